@@ -1,0 +1,171 @@
+package policy
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// mount places a host directory at a run-time path.
+type mount struct {
+	path string // run-time path, clean and absolute
+	dir  string // host directory
+}
+
+// view is the run-time file system made of trees: a path is looked up in
+// the tree mounted at its longest prefix, and symbolic links are followed
+// in this view, never on the host.
+type view struct {
+	mounts []mount // longest path first
+	lstats sync.Map
+	found  sync.Map
+}
+
+type lstatResult struct {
+	mode   fs.FileMode
+	target string // for symlinks
+	err    error
+}
+
+// located is a run-time path resolved to a file of the view.
+type located struct {
+	real string // run-time path with every symlink resolved
+	host string // the file on the host
+	mode fs.FileMode
+}
+
+var errOutside = errors.New("outside the trees")
+
+func newView(mounts []mount) *view {
+	for i := range mounts {
+		mounts[i].path = path.Clean("/" + mounts[i].path)
+	}
+	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].path) > len(mounts[j].path) })
+	return &view{mounts: mounts}
+}
+
+// within reports whether p is dir or below it (both clean, absolute).
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir) && p[len(dir)] == '/'
+}
+
+// hostPath maps a clean run-time path to the host without following links.
+// ancestor is true when p is not in a tree but is a directory above one.
+func (v *view) hostPath(p string) (host string, ancestor bool, ok bool) {
+	for _, m := range v.mounts {
+		if within(p, m.path) {
+			return filepath.Join(m.dir, filepath.FromSlash(strings.TrimPrefix(p, m.path))), false, true
+		}
+	}
+	for _, m := range v.mounts {
+		if within(m.path, p) {
+			return "", true, true
+		}
+	}
+	return "", false, false
+}
+
+func (v *view) lstat(host string) lstatResult {
+	if r, ok := v.lstats.Load(host); ok {
+		return r.(lstatResult)
+	}
+	var r lstatResult
+	fi, err := os.Lstat(host)
+	if err != nil {
+		r.err = err
+	} else {
+		r.mode = fi.Mode()
+		if r.mode&fs.ModeSymlink != 0 {
+			r.target, r.err = os.Readlink(host)
+		}
+	}
+	v.lstats.Store(host, r)
+	return r
+}
+
+// resolve looks a run-time path up, following symbolic links inside the
+// view (at most 40, as the kernel does).
+func (v *view) resolve(p string) (*located, error) {
+	p = path.Clean("/" + p)
+	if r, ok := v.found.Load(p); ok {
+		l := r.(*located)
+		if l == nil {
+			return nil, fs.ErrNotExist
+		}
+		return l, nil
+	}
+	l, err := v.walk(p)
+	if err == nil {
+		v.found.Store(p, l)
+	} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errOutside) {
+		v.found.Store(p, (*located)(nil))
+		err = fs.ErrNotExist
+	}
+	return l, err
+}
+
+func (v *view) walk(p string) (*located, error) {
+	links := 0
+	rest := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := "/"
+	for len(rest) > 0 {
+		elem := rest[0]
+		rest = rest[1:]
+		if elem == "" || elem == "." {
+			continue
+		}
+		if elem == ".." {
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, elem)
+		host, ancestor, ok := v.hostPath(next)
+		if !ok {
+			return nil, errOutside
+		}
+		if ancestor {
+			cur = next
+			continue
+		}
+		r := v.lstat(host)
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.mode&fs.ModeSymlink != 0 {
+			if links++; links > 40 {
+				return nil, errors.New("too many levels of symbolic links")
+			}
+			target := r.target
+			if !path.IsAbs(target) {
+				target = path.Join(cur, target)
+			}
+			rest = append(strings.Split(strings.TrimPrefix(path.Clean(target), "/"), "/"), rest...)
+			cur = "/"
+			continue
+		}
+		if len(rest) > 0 && !r.mode.IsDir() {
+			return nil, fs.ErrNotExist
+		}
+		cur = next
+		if len(rest) == 0 {
+			return &located{real: cur, host: host, mode: r.mode}, nil
+		}
+	}
+	host, ancestor, ok := v.hostPath(cur)
+	if !ok {
+		return nil, errOutside
+	}
+	if ancestor {
+		return &located{real: cur, mode: fs.ModeDir}, nil
+	}
+	r := v.lstat(host)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &located{real: cur, host: host, mode: r.mode}, nil
+}
