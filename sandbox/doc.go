@@ -1,0 +1,62 @@
+// Package sandbox runs one command in a throw-away container: the only place
+// in hbuild that imports libcontainer (runc's Go library).
+//
+// A [Spec] names the read-only layers of the root file system, the extra
+// bind mounts, the environment, the command and its limits; [Run] starts the
+// container, streams the command's output, waits for it, and removes every
+// trace of it (processes, mounts, cgroups, state directory) whatever the
+// outcome: success, failure, timeout, cancellation or a crash.
+//
+// # Isolation
+//
+// Each run gets new mount, pid, ipc, uts, net and cgroup namespaces (a user
+// namespace too when rootless) and a fixed hostname. The root is read-only:
+// a single lower directory is used in place when every mount point already
+// exists in it; otherwise the root is a private staging directory that holds
+// only the mount points, with the lower directories bind-mounted (or, where
+// several layers have the same directory, overlay-mounted) into it,
+// read-only. Nothing is ever mounted in the caller's mount namespace and no
+// layer is ever written. /proc, a tmpfs /tmp, a tmpfs /dev holding null,
+// zero, full, random, urandom, tty, a private devpts (ptmx) and /dev/shm are
+// provided; the kernel paths runc's default spec masks or makes read-only
+// are masked or read-only here too.
+//
+// The network namespace has only lo, down ([NetNone], the default) or up
+// ([NetLoopback]); [NetHost] shares the host's network (for `hbuild run
+// --network host` only). The process runs as uid 0 with a reduced bounding
+// set of capabilities (chown, dac_override, fowner, fsetid, kill, setgid,
+// setuid, setfcap, net_bind_service, sys_chroot, audit_write) and
+// no_new_privs.
+//
+// Seccomp: when hbuild is built with the `seccomp` build tag (which also
+// enables libcontainer's libseccomp support, and needs libseccomp-dev), a
+// default filter denies with EPERM the system calls a build has no use for
+// (kernel modules, kexec, reboot, swap, clock setting, bpf, perf, keyrings,
+// mount API, namespaces, userfaultfd, ...). Without the tag, the
+// default build, there is no seccomp filter: isolation rests on namespaces,
+// capabilities, no_new_privs and the read-only root. [SeccompEnabled]
+// reports which.
+//
+// # Root and rootless
+//
+// As root the container runs as real root with the capabilities above and
+// limits are enforced with cgroups (v1 or v2, whichever the host has). As an
+// ordinary user ([Rootless]) a user namespace maps the user to uid 0 (a
+// single-id map). A rootless run uses cgroups only when the host delegates a
+// cgroup v2 subtree to the user; otherwise [Warn] is told once and the
+// limits fall back to rlimits: Memory becomes RLIMIT_AS per process, Pids
+// becomes RLIMIT_NPROC (counted in the container's own user namespace), and
+// CPUs is not enforced.
+//
+// # The init hook
+//
+// libcontainer starts containers by re-executing the current binary as
+// `<binary> init`. Importing this package installs libcontainer's nsexec
+// constructor and, in an init function, runs the container init when the
+// process is such a re-execution ([MaybeInit]): any binary that links this
+// package, test binaries included, can run containers. Callers may also call
+// MaybeInit first thing in main to make the dependency explicit.
+//
+// The package prints nothing; it reports through [Warn] and its return
+// values.
+package sandbox
