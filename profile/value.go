@@ -1,0 +1,259 @@
+package profile
+
+import (
+	"sort"
+	"strings"
+)
+
+// Origin kinds.
+const (
+	KindFile         = "file"          // a profile file (File, Line)
+	KindUserDefaults = "user defaults" // the user defaults file or a file it extends (File, Line)
+	KindDefault      = "default"       // zc.buildout's built-in [buildout] and [versions] defaults
+	KindComputed     = "computed"      // computed by the loader (buildout:directory)
+	KindCommandLine  = "command line"  // LoadOptions.Overrides
+	KindImplicit     = "implicit"      // the empty start of `+=`/`-=` on a missing option
+)
+
+// Origin operations.
+const (
+	OpSet       = ""          // the value was set
+	OpAdd       = "+="        // lines appended
+	OpRemove    = "-="        // lines removed
+	OpOverride  = "override"  // replaced a value set earlier (in a base file, defaults...)
+	OpMacro     = "<="        // inherited through a `<=` macro (Text names the macro section)
+	OpDirectory = "directory" // made absolute by the loader (download-cache, eggs-directory, extends-cache)
+)
+
+// Value is a merged, unsubstituted option value and its history, oldest
+// first, exactly as zc.buildout records it for annotate.
+type Value struct {
+	Raw     string
+	Origins []Origin
+}
+
+// Origin is one step of a value's history: where it happened (File and Line
+// for files, else Kind says which pseudo source) and what it did (Op, with
+// Text the operand: the value set, the lines added or removed).
+type Origin struct {
+	File string
+	Line int
+	Kind string
+	Op   string
+	Text string
+}
+
+// Source is the origin's source as zc.buildout's annotate prints it: the
+// file, or DEFAULT_VALUE, COMPUTED_VALUE, COMMAND_LINE_VALUE,
+// IMPLICIT_VALUE.
+func (o Origin) Source() string {
+	switch o.Kind {
+	case KindFile, KindUserDefaults:
+		return o.File
+	case KindDefault:
+		return "DEFAULT_VALUE"
+	case KindComputed:
+		return "COMPUTED_VALUE"
+	case KindCommandLine:
+		return "COMMAND_LINE_VALUE"
+	case KindImplicit:
+		return "IMPLICIT_VALUE"
+	}
+	return o.File
+}
+
+// historyOp is the zc.buildout history operation name of an origin.
+func (o Origin) historyOp() string {
+	switch o.Op {
+	case OpAdd:
+		return "ADD"
+	case OpRemove:
+		return "REMOVE"
+	case OpOverride:
+		return "OVERRIDE"
+	case OpDirectory:
+		return "DIRECTORY"
+	}
+	return "SET"
+}
+
+func newValue(raw string, o Origin) *Value {
+	o.Text = raw
+	return &Value{Raw: raw, Origins: []Origin{o}}
+}
+
+func (v *Value) last() Origin { return v.Origins[len(v.Origins)-1] }
+
+// with returns v with one more history entry (v is not modified).
+func (v *Value) with(raw string, o Origin) *Value {
+	return &Value{Raw: raw, Origins: append(v.Origins[:len(v.Origins):len(v.Origins)], o)}
+}
+
+// add appends the lines of op (an operator value) to v.
+func (v *Value) add(op *Value) *Value {
+	o := op.last()
+	o.Op = OpAdd
+	o.Text = op.Raw
+	return v.with(v.Raw+"\n"+op.Raw, o)
+}
+
+// remove removes from v every line equal to a line of op.
+func (v *Value) remove(op *Value) *Value {
+	o := op.last()
+	o.Op = OpRemove
+	o.Text = op.Raw
+	drop := strings.Split(op.Raw, "\n")
+	lines := strings.Split(v.Raw, "\n")
+	kept := lines[:0:0]
+	for _, l := range lines {
+		found := false
+		for _, d := range drop {
+			if l == d {
+				found = true
+				break
+			}
+		}
+		if !found {
+			kept = append(kept, l)
+		}
+	}
+	return v.with(strings.Join(kept, "\n"), o)
+}
+
+// override is zc.buildout's SectionKey.overrideValue: v1 takes v2's value
+// and records an override unless v2's last step was an operator.
+func override(v1, v2 *Value) *Value {
+	if lo := v2.last().Op; lo == OpAdd || lo == OpRemove {
+		return &Value{Raw: v2.Raw, Origins: v1.Origins}
+	}
+	o := v2.last()
+	o.Op = OpOverride
+	o.Text = v2.Raw
+	return v1.with(v2.Raw, o)
+}
+
+type section map[string]*Value
+
+type data map[string]section
+
+// opBase returns the option an operator key acts on and the operator, or
+// "" for a plain key.
+func opBase(key string) (string, byte) {
+	if key == "" {
+		return "", 0
+	}
+	switch key[len(key)-1] {
+	case '+':
+		return strings.TrimRight(key, " +"), '+'
+	case '-':
+		return strings.TrimRight(key, " -"), '-'
+	}
+	return "", 0
+}
+
+// opSortKey is zc.buildout's sort key for merging: (key.rstrip(" +"), last char).
+func opSortLess(a, b string) bool {
+	ka, kb := strings.TrimRight(a, " +"), strings.TrimRight(b, " +")
+	if ka != kb {
+		return ka < kb
+	}
+	return a[len(a)-1] < b[len(b)-1]
+}
+
+// mergeHook is told about operators zc.buildout resolves silently: `-=`
+// (op '-') or `+=` (op '+') on an option that does not exist.
+type mergeHook func(key string, op *Value, operator byte)
+
+// mergeSection is zc.buildout's _update_section(s1, s2): s2's operators are
+// resolved (against s2's own plain value first, then s1's, then ""), then
+// s2's values override s1's. Neither argument is modified.
+func mergeSection(s1, s2 section, hook mergeHook) section {
+	var ops []string
+	for k := range s2 {
+		if _, o := opBase(k); o != 0 {
+			ops = append(ops, k)
+		}
+	}
+	var fromBase map[string]bool
+	if len(ops) > 0 {
+		if len(ops) > 1 {
+			sortStrings(ops, opSortLess)
+		}
+		snapshot := make(map[string]*Value, len(ops))
+		for _, k := range ops {
+			snapshot[k] = s2[k]
+		}
+		c := make(section, len(s2))
+		for k, v := range s2 {
+			c[k] = v
+		}
+		s2 = c
+		for _, k := range ops {
+			name, o := opBase(k)
+			v := snapshot[k]
+			start, ok := s2[name]
+			base := false
+			if !ok {
+				if start, ok = s1[name]; ok {
+					base = true
+				} else {
+					if hook != nil {
+						hook(k, v, o)
+					}
+					start = newValue("", Origin{Kind: KindImplicit})
+				}
+			}
+			if o == '+' {
+				start = start.add(v)
+			} else {
+				start = start.remove(v)
+			}
+			s2[name] = start
+			if base {
+				if fromBase == nil {
+					fromBase = map[string]bool{}
+				}
+				fromBase[name] = true
+			}
+			delete(s2, k)
+		}
+	}
+	out := make(section, len(s1)+len(s2))
+	for k, v := range s1 {
+		out[k] = v
+	}
+	for k, v2 := range s2 {
+		if v1, ok := out[k]; ok && !fromBase[k] {
+			out[k] = override(v1, v2)
+		} else {
+			out[k] = v2
+		}
+	}
+	return out
+}
+
+// mergeData is zc.buildout's _update(d1, d2): d1 (owned by the caller) gets
+// d2's sections merged in. Sections are shared, never modified.
+func mergeData(d1, d2 data, hook mergeHook) {
+	for name, s2 := range d2 {
+		if s1, ok := d1[name]; ok {
+			d1[name] = mergeSection(s1, s2, hook)
+		} else {
+			d1[name] = s2
+		}
+	}
+}
+
+// sortStrings sorts s by less (insertion sort for the small slices here,
+// sort.Slice otherwise).
+func sortStrings(s []string, less func(a, b string) bool) {
+	if len(s) < 12 {
+		for i := 1; i < len(s); i++ {
+			for j := i; j > 0 && less(s[j], s[j-1]); j-- {
+				s[j], s[j-1] = s[j-1], s[j]
+			}
+		}
+		return
+	}
+	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
+}
