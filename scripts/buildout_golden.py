@@ -2,6 +2,8 @@
 """Dump the configuration zc.buildout builds for one conformance case.
 
 Usage: /usr/bin/python3 -I scripts/buildout_golden.py CASE_DIR > CASE_DIR/expected.json
+       /usr/bin/python3 -I scripts/buildout_golden.py --write CASE_DIR...
+         (writes CASE_DIR/expected.json when it changed, says so on stderr)
 
 Run it with Debian's /usr/bin/python3 and its python3-zc.buildout (2.13.2,
 with the Python 3.11 fix applied by scripts/deps.sh), never with another
@@ -89,12 +91,65 @@ def parse_args(lines):
 
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: buildout_golden.py CASE_DIR")
-    case = os.path.abspath(sys.argv[1])
-    if not os.path.isfile(os.path.join(case, "buildout.cfg")):
-        raise SystemExit("%s: no buildout.cfg" % case)
+    args = sys.argv[1:]
+    write = args[:1] == ["--write"]
+    if write:
+        args = args[1:]
+    if not args or (not write and len(args) != 1):
+        raise SystemExit("usage: buildout_golden.py CASE_DIR\n"
+                         "       buildout_golden.py --write CASE_DIR...")
+    cases = [os.path.abspath(a) for a in args]
+    for case in cases:
+        if not os.path.isfile(os.path.join(case, "buildout.cfg")):
+            raise SystemExit("%s: no buildout.cfg" % case)
 
+    # Import once, then run every case in a forked child: each case gets a
+    # fresh process state (cwd, environment, logging, easy_install globals)
+    # without paying the import again.
+    import zc.buildout.buildout  # noqa: F401
+
+    failed = 0
+    for case in cases:
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(rfd)
+            code = 1
+            try:
+                data = golden(case)
+                with os.fdopen(wfd, "wb") as f:
+                    f.write(data)
+                code = 0
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            sys.stderr.write("buildout_golden: %s failed\n" % case)
+            failed += 1
+            continue
+        if not write:
+            sys.stdout.buffer.write(data)
+            continue
+        path = os.path.join(case, "expected.json")
+        old = None
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                old = f.read()
+        if old != data:
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(path + ".tmp", path)
+            sys.stderr.write("updated %s\n" % path)
+    return 1 if failed else 0
+
+
+def golden(case):
     work = os.path.realpath(tempfile.mkdtemp(prefix="buildout-golden-"))
     try:
         return run(case, work)
@@ -123,16 +178,13 @@ def run(case, work):
         read_lines(os.path.join(case, "args")))
     os.chdir(d)
 
-    # Imported only now: zc.buildout reads nothing from the environment at
-    # import time that matters here, but keep the order obvious.
-    import zc.buildout.buildout as zb
+    import zc.buildout.buildout as zb  # already imported by main()
 
     # No recipe is ever loaded: see the module docstring.
     zb.Options.initialize = lambda self: None
 
-    # zc.buildout logs ("Creating directory ...") to stdout: keep stdout for
-    # the JSON only.
-    out_stream = sys.stdout
+    # zc.buildout logs ("Creating directory ...") to stdout: send it to
+    # stderr, the JSON goes back to the parent through a pipe.
     sys.stdout = sys.stderr
     result = {"error": None, "raw": {}, "substituted": {}}
     try:
@@ -166,8 +218,7 @@ def run(case, work):
 
     out = json.dumps(walk(result), sort_keys=True, indent=1,
                      ensure_ascii=False)
-    out_stream.buffer.write(out.encode("utf-8") + b"\n")
-    return 0
+    return out.encode("utf-8") + b"\n"
 
 
 if __name__ == "__main__":
