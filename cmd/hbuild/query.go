@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hbuild/hbuild/profile"
+	"github.com/spf13/cobra"
+)
+
+func init() { addCommand(newQueryCmd) }
+
+func newQueryCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "query [SECTION:]OPTION [section:option=value...]",
+		Short: "Print the fully substituted value of an option",
+		Long: `query loads the profile (with its extends, the user defaults file and the
+overrides) and prints the value of one option after macro expansion and
+${section:option} substitution. Without a section, the option is looked up
+in [buildout]. Trailing section:option=value arguments override options,
+like -o.
+
+Example:
+  hbuild -c buildout.cfg query zlib:url
+  hbuild query buildout:parts-directory buildout:directory=/opt/hbuild`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var target string
+			var overrides []string
+			for _, a := range args {
+				if strings.Contains(a, "=") {
+					overrides = append(overrides, a)
+					continue
+				}
+				if target != "" {
+					return usagef("query takes one SECTION:OPTION, got %q and %q", target, a)
+				}
+				target = a
+			}
+			if target == "" {
+				return usagef("query needs a SECTION:OPTION")
+			}
+			section, option := "buildout", target
+			if s, o, ok := strings.Cut(target, ":"); ok {
+				if strings.Contains(o, ":") || s == "" || o == "" {
+					return usagef("query: invalid option %q; write SECTION:OPTION", target)
+				}
+				section, option = s, o
+			}
+			p, err := profileFromArgs(overrides)
+			if err != nil {
+				return err
+			}
+			v, err := p.Get(section, option)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), v)
+			return err
+		},
+	}
+}
+
+// profileFromArgs loads the profile named by the global flags, with the
+// global overrides plus extra ones (trailing section:option=value args).
+func profileFromArgs(extra []string) (*profile.Profile, error) {
+	path, err := profilePath()
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	opts := profile.LoadOptions{
+		Overrides:          append(append([]string(nil), global.Overrides...), extra...),
+		IgnoreUserDefaults: global.IgnoreUserDefaults,
+	}
+	if dir, err := cacheDir(); err == nil {
+		opts.CacheDir = filepath.Join(dir, "extends")
+	}
+	return profile.Load(path, opts)
+}
