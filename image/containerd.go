@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -31,6 +32,19 @@ func containerdName(l *Location, d v1.Hash) string {
 	return "hbuild@" + d.String()
 }
 
+// dialContainerd connects to the containerd socket of l, failing at once
+// when there is no socket.
+func dialContainerd(l *Location) (*containerd.Client, error) {
+	if fi, err := os.Stat(l.Path); err != nil || fi.Mode().Type() != os.ModeSocket {
+		return nil, fmt.Errorf("connect to containerd: %s is not a socket (is containerd running? its socket is usually /run/containerd/containerd.sock)", l.Path)
+	}
+	c, err := containerd.New(l.Path, containerd.WithDefaultNamespace(l.Namespace))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w", l.Path, err)
+	}
+	return c, nil
+}
+
 // importContainerd streams img as an OCI archive into containerd's import
 // API. containerd stores every blob and then creates (or updates) the image
 // record, so a failed import leaves no image.
@@ -39,9 +53,9 @@ func importContainerd(ctx context.Context, img v1.Image, l *Location) error {
 	if err != nil {
 		return err
 	}
-	c, err := containerd.New(l.Path, containerd.WithDefaultNamespace(l.Namespace))
+	c, err := dialContainerd(l)
 	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", l.Path, err)
+		return err
 	}
 	defer c.Close()
 	ctx = namespaces.WithNamespace(ctx, l.Namespace)
@@ -148,9 +162,9 @@ func loadContainerd(ctx context.Context, l *Location) (v1.Image, error) {
 		return nil, fmt.Errorf("name the image: containerd://%s?name=REF", l.Path)
 	}
 	ctx = namespaces.WithNamespace(ctx, l.Namespace)
-	c, err := containerd.New(l.Path, containerd.WithDefaultNamespace(l.Namespace))
+	c, err := dialContainerd(l)
 	if err != nil {
-		return nil, fmt.Errorf("connect to containerd at %s: %w", l.Path, err)
+		return nil, err
 	}
 	defer c.Close()
 	rec, err := c.ImageService().Get(ctx, l.Ref)
@@ -230,9 +244,9 @@ func (b *ctrBlob) Size() (int64, error)                { return b.desc.Size, nil
 func (b *ctrBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
 
 func (b *ctrBlob) Compressed() (io.ReadCloser, error) {
-	c, err := containerd.New(b.loc.Path, containerd.WithDefaultNamespace(b.loc.Namespace))
+	c, err := dialContainerd(&b.loc)
 	if err != nil {
-		return nil, fmt.Errorf("connect to containerd at %s: %w", b.loc.Path, err)
+		return nil, err
 	}
 	ctx := namespaces.WithNamespace(context.Background(), b.loc.Namespace)
 	ra, err := c.ContentStore().ReaderAt(ctx, toOCIDescriptor(b.desc))
