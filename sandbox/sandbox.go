@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -156,6 +157,10 @@ func warnOnce(key, msg string) {
 	Warn(msg)
 }
 
+// quietLibcontainer silences libcontainer's logging (it logs through the
+// global logrus logger): what matters reaches the caller as errors.
+var quietLibcontainer sync.Once
+
 // Rootless reports whether containers run rootless (euid is not 0).
 func Rootless() bool { return os.Geteuid() != 0 }
 
@@ -194,6 +199,7 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", quoteArgs(spec.Args), err)
 	}
+	quietLibcontainer.Do(func() { logrus.SetOutput(io.Discard) })
 	id := newID()
 	stateRoot := filepath.Join(stateBase, "state")
 	rootsDir := filepath.Join(stateBase, "roots")
@@ -308,7 +314,12 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 		}
 		defer console.close()
 	} else {
-		proc.Stdin = spec.Stdin
+		stdin, closeStdin, err := stdinFile(spec.Stdin)
+		if err != nil {
+			return nil, err
+		}
+		defer closeStdin()
+		proc.Stdin = stdin
 		proc.Stdout = io.MultiWriter(stdout, tail.writer())
 		proc.Stderr = io.MultiWriter(stderr, tail.writer())
 	}
@@ -396,6 +407,31 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 		ee.OOM = oomKilled(ctr)
 	}
 	return res, ee
+}
+
+// stdinFile returns what to give the container as stdin. A reader that is
+// not a file is copied through a pipe by a goroutine of ours, so that
+// waiting for the container never waits for that reader; the copy is
+// abandoned when Run returns.
+func stdinFile(r io.Reader) (io.Reader, func(), error) {
+	if r == nil {
+		return nil, func() {}, nil
+	}
+	if f, ok := r.(*os.File); ok {
+		return f, func() {}, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("create stdin pipe: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(pw, r)
+		_ = pw.Close()
+	}()
+	return pr, func() {
+		_ = pr.Close()
+		_ = pw.Close()
+	}, nil
 }
 
 func quoteArgs(args []string) string {
