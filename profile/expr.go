@@ -3,6 +3,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"runtime"
@@ -339,8 +340,12 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := os.Stat(p); err != nil {
+			st, err := os.Stat(p)
+			if err != nil {
 				return nil, fmt.Errorf("FileNotFoundError: %s", p)
+			}
+			if !st.Mode().IsRegular() {
+				return nil, fmt.Errorf("OSError: %s is not a regular file", p)
 			}
 			return &pyFile{path: p}, nil
 		},
@@ -620,7 +625,14 @@ func readString(s string, raw bool) (string, int, error) {
 	return "", 0, fmt.Errorf("%w: unterminated string", errSyntax)
 }
 
+// readFileString reads at most 1 MiB of a regular file (open().read() in a
+// condition).
 func readFileString(p string) (string, error) {
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	return string(b), err
 }

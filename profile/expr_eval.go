@@ -1052,6 +1052,9 @@ func binOp(op string, l, r any) (any, error) {
 			if n < 0 {
 				n = 0
 			}
+			if n > 0 && int64(len(a)) > (1<<20)/n {
+				return nil, errors.New("MemoryError: string too long")
+			}
 			return strings.Repeat(a, int(n)), nil
 		}
 	case pyTuple:

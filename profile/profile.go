@@ -504,7 +504,7 @@ type locator struct {
 func (p *Profile) locate(st *secState, option string) *locator {
 	l := &locator{section: st.name, option: option, chain: append([]string(nil), p.chain...)}
 	if v, ok := st.raw[option]; ok {
-		l.origin = lastFileOrigin(v)
+		l.origin = textOrigin(v)
 	}
 	return l
 }
@@ -523,6 +523,17 @@ func (l *locator) errorf(format string, args ...any) error {
 		e.Chain = chain
 	}
 	return e
+}
+
+// textOrigin is the newest origin of v that wrote text into a file (not a
+// macro inheritance step), or the newest origin.
+func textOrigin(v *Value) Origin {
+	for i := len(v.Origins) - 1; i >= 0; i-- {
+		if o := v.Origins[i]; o.File != "" && o.Op != OpMacro {
+			return o
+		}
+	}
+	return v.last()
 }
 
 // ---- start-up: what zc.buildout's Buildout.__init__ does ----
