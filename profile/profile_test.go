@@ -143,7 +143,9 @@ func checkErr(t *testing.T, tc errCase) {
 }
 
 func TestSubstitutionErrors(t *testing.T) {
-	cfg := func(s string) map[string]string { return map[string]string{"buildout.cfg": "[buildout]\nparts =\n" + s} }
+	cfg := func(s string) map[string]string {
+		return map[string]string{"buildout.cfg": "[buildout]\nparts =\n" + s}
+	}
 	for _, tc := range []errCase{
 		{name: "no colon", files: cfg("x = ${parts}\n"), file: "buildout.cfg", line: 3, has: []string{"buildout:x", "${parts}", "no colon"}},
 		{name: "too many colons", files: cfg("[s]\nx = ${buildout:y:z}\n"), get: "s:x", file: "buildout.cfg", line: 4, has: []string{"too many colons"}},
