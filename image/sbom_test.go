@@ -197,3 +197,40 @@ func TestAttachSBOMRegistry(t *testing.T) {
 		t.Fatalf("referrers %+v, want %s", im.Manifests, ad)
 	}
 }
+
+func TestCopy(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	host := registryHost(t, registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	img := testImage(t, nil)
+	d, _ := img.Digest()
+	sbom, _ := SBOM(img, testSBOMInput)
+	src := "oci-layout:" + filepath.Join(t.TempDir(), "out") + ":xml"
+	if _, err := Write(ctx, img, src); err != nil {
+		t.Fatal(err)
+	}
+	sd, _, err := AttachSBOM(ctx, img, src, sbom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := "docker://" + host + "/hbuild/xml:1"
+	for _, c := range []struct{ from, to, sbom string }{
+		{src, reg, sd},
+		{reg, "oci-layout:" + filepath.Join(t.TempDir(), "back") + ":v", ""},
+		{src, "docker-archive:" + filepath.Join(t.TempDir(), "x.tar"), ""},
+	} {
+		res, err := Copy(ctx, c.from, c.to)
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", c.from, c.to, err)
+		}
+		if res.Digest != d.String() || res.SBOM != c.sbom {
+			t.Errorf("%s -> %s: %+v, want %s and SBOM %q", c.from, c.to, res, d, c.sbom)
+		}
+	}
+	if _, err := Copy(ctx, "oci-layout:"+filepath.Join(t.TempDir(), "none"), reg); err == nil {
+		t.Error("missing source: no error")
+	}
+	if _, err := Copy(ctx, src, "nowhere:x"); err == nil || !strings.Contains(err.Error(), "unknown scheme") {
+		t.Errorf("bad destination: %v", err)
+	}
+}
