@@ -5,17 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/hbuild/hbuild/image"
 )
 
 // FromImage returns a base made from an OCI image: its layers applied in
@@ -37,7 +35,7 @@ func FromImage(ctx context.Context, ref string, opts Options) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load base image %s: %w", ref, err)
 	}
-	sum := sha256.Sum256([]byte(FormatVersion + "\n" + d.String()))
+	sum := sha256.Sum256([]byte(FormatVersion + "\n" + image.FormatVersion + "\n" + opts.compression() + "\n" + d.String()))
 	key := "image-" + hex.EncodeToString(sum[:])
 	b, err := cached(ctx, opts, key, func(tmp string) (*Base, error) {
 		tree := filepath.Join(tmp, "tree")
@@ -47,6 +45,11 @@ func FromImage(ctx context.Context, ref string, opts Options) (*Base, error) {
 		opts.event("unpack image %s (%s)", ref, d)
 		rc := mutate.Extract(img)
 		err := newTree(tree).untar(rc, ref, 0)
+		if err == nil {
+			// mutate.Extract writes the tar trailer before it reports a
+			// failure (an unsafe path, a bad layer): read to the end for it.
+			_, err = io.Copy(io.Discard, rc)
+		}
 		if cerr := rc.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -62,35 +65,13 @@ func FromImage(ctx context.Context, ref string, opts Options) (*Base, error) {
 	return b, nil
 }
 
-// loadImage opens an image from an OCI layout, a docker archive or a
-// registry.
+// loadImage opens an image: OCI layouts here (to allow @DIGEST), the other
+// schemes through package image.
 func loadImage(ctx context.Context, ref string) (v1.Image, error) {
-	switch {
-	case strings.HasPrefix(ref, "oci-layout:"):
-		return loadLayout(strings.TrimPrefix(ref, "oci-layout:"))
-	case strings.HasPrefix(ref, "docker-archive:"):
-		rest := strings.TrimPrefix(ref, "docker-archive:")
-		file, tag := rest, ""
-		if i := strings.Index(rest, ":"); i >= 0 {
-			if _, err := os.Stat(rest); err != nil {
-				file, tag = rest[:i], rest[i+1:]
-			}
-		}
-		var t *name.Tag
-		if tag != "" {
-			nt, err := name.NewTag(tag)
-			if err != nil {
-				return nil, err
-			}
-			t = &nt
-		}
-		return tarball.ImageFromPath(file, t)
+	if spec, ok := strings.CutPrefix(ref, "oci-layout:"); ok {
+		return loadLayout(spec)
 	}
-	r, err := name.ParseReference(strings.TrimPrefix(ref, "docker://"))
-	if err != nil {
-		return nil, err
-	}
-	return remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	return image.Load(ctx, ref)
 }
 
 func loadLayout(spec string) (v1.Image, error) {
