@@ -103,29 +103,23 @@ func (o Options) lockDir() string {
 }
 
 // Toolchain returns the built-in build base (ToolchainPackages), resolving
-// and writing its lock on first use.
+// and writing its lock on first use. Its layer is zstd-compressed unless
+// opts.Compression says otherwise.
 func Toolchain(ctx context.Context, opts Options) (*Base, error) {
-	if opts.Compression == "" {
-		opts.Compression = "zstd"
-	}
-	return builtin(ctx, "toolchain", ToolchainPackages, opts)
+	return builtin(ctx, "toolchain", opts)
 }
 
 // Glibc returns the built-in runtime base (GlibcPackages).
 func Glibc(ctx context.Context, opts Options) (*Base, error) {
-	return builtin(ctx, "glibc", GlibcPackages, opts)
+	return builtin(ctx, "glibc", opts)
 }
 
-func builtin(ctx context.Context, name string, pkgs []string, opts Options) (*Base, error) {
+func builtin(ctx context.Context, name string, opts Options) (*Base, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	b, err := Build(ctx, pkgs, filepath.Join(opts.lockDir(), name+".lock"), opts)
-	if err != nil {
-		return nil, fmt.Errorf("make %s base: %w", name, err)
-	}
-	b.Name = name
-	return b, nil
+	s, _ := Builtin(name, opts)
+	return s.Build(ctx, opts)
 }
 
 // Build makes (or reuses) the base for packages: with the lock file at
