@@ -135,6 +135,10 @@ func (s *Store) Lock(ctx context.Context, key string) (func(), error) {
 	return lockFile(ctx, filepath.Join(s.dir, "locks", key+".lock"))
 }
 
+// LockPath takes an exclusive file lock on path (created if needed),
+// waiting for other holders; the returned function releases it.
+func LockPath(ctx context.Context, path string) (func(), error) { return lockFile(ctx, path) }
+
 func lockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
