@@ -89,6 +89,7 @@ type checker struct {
 	confOnce sync.Once
 	confDirs []string // the runtime base's /etc/ld.so.conf directories
 	elfs     sync.Map // host path -> *parsed
+	defDirs  sync.Map // [machine, class] -> default directories
 }
 
 type parsed struct {
@@ -167,7 +168,7 @@ func (c *checker) scan() (files []*scanned, nscanned, nignored int, err error) {
 		wg.Go(func() {
 			for j := range jobs {
 				e, perr := parseFile(j.host)
-				if errors.Is(perr, errNotELF) || perr == nil && e.Type != elf.ET_EXEC && e.Type != elf.ET_DYN {
+				if errors.Is(perr, errNotELF) || errors.Is(perr, fs.ErrNotExist) || perr == nil && e.Type != elf.ET_EXEC && e.Type != elf.ET_DYN {
 					continue
 				}
 				s := &scanned{rel: j.rel, path: path.Join(c.part.Path, j.rel), host: j.host, e: e, err: perr}
@@ -180,6 +181,9 @@ func (c *checker) scan() (files []*scanned, nscanned, nignored int, err error) {
 	}
 	root := c.part.Dir
 	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while we walk
+		}
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", p, err)
 		}
@@ -412,7 +416,11 @@ func (c *checker) checkPaths(s *scanned) []Violation {
 				}
 			}
 			if !ok {
-				bad(fmt.Sprintf("points to %s, outside the part %s and its dependencies", dir, c.part.Path),
+				where := "is"
+				if dir != raw {
+					where = "points to " + dir + ","
+				}
+				bad(fmt.Sprintf("%s outside the part %s and its dependencies", where, c.part.Path),
 					"remove it (for a prebuilt file: patchelf --set-rpath), or declare the part that provides that directory as a dependency")
 			}
 		}
@@ -484,6 +492,10 @@ func (c *checker) defaultDirs(e *ELF) []string {
 	if c.runtime == nil {
 		return nil
 	}
+	key := [2]uint16{uint16(e.Machine), uint16(e.Class)}
+	if d, ok := c.defDirs.Load(key); ok {
+		return d.([]string)
+	}
 	c.confOnce.Do(func() { c.confDirs = c.readLdSoConf("/etc/ld.so.conf", 0) })
 	ma, _ := multiarch(e)
 	dirs := append([]string(nil), c.confDirs...)
@@ -495,6 +507,7 @@ func (c *checker) defaultDirs(e *ELF) []string {
 	for i, d := range dirs {
 		dirs[i] = path.Join(c.runtime.Path, d)
 	}
+	c.defDirs.Store(key, dirs)
 	return dirs
 }
 

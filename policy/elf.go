@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // ELF is what the policy reads from one ELF file: the parts of the ELF
@@ -64,26 +65,46 @@ func IsELF(magic []byte) bool { return len(magic) >= 4 && string(magic[:4]) == e
 
 // pager serves small reads at arbitrary offsets from a few cached pages, so
 // that parsing costs a handful of positioned reads, never the whole file.
+// Page buffers come from a pool and go back when parsing is done.
 type pager struct {
 	r     io.ReaderAt
 	size  int64
-	pages map[int64][]byte
+	pages []cachedPage
+}
+
+type cachedPage struct {
+	n   int64
+	buf *[pageSize]byte
+	b   []byte
+}
+
+var pagePool = sync.Pool{New: func() any { return new([pageSize]byte) }}
+
+func (p *pager) release() {
+	for _, c := range p.pages {
+		pagePool.Put(c.buf)
+	}
+	p.pages = p.pages[:0]
 }
 
 func (p *pager) page(n int64) ([]byte, error) {
-	if b, ok := p.pages[n]; ok {
-		return b, nil
+	for _, c := range p.pages {
+		if c.n == n {
+			return c.b, nil
+		}
 	}
 	off := n * pageSize
 	l := int64(pageSize)
 	if off+l > p.size {
 		l = p.size - off
 	}
-	b := make([]byte, l)
+	buf := pagePool.Get().(*[pageSize]byte)
+	b := buf[:l]
 	if _, err := p.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && len(b) > 0) {
+		pagePool.Put(buf)
 		return nil, fmt.Errorf("read at %d: %w", off, err)
 	}
-	p.pages[n] = b
+	p.pages = append(p.pages, cachedPage{n: n, buf: buf, b: b})
 	return b, nil
 }
 
@@ -160,7 +181,8 @@ type segment struct{ off, vaddr, filesz uint64 }
 // wrapping errNotELF for other files and a descriptive error for broken
 // ones; it never panics on hostile input.
 func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
-	p := &pager{r: r, size: size, pages: make(map[int64][]byte, 8)}
+	p := &pager{r: r, size: size, pages: make([]cachedPage, 0, 8)}
+	defer p.release()
 	magic, err := p.bytes(0, 4)
 	if err != nil || !IsELF(magic) {
 		return nil, errNotELF
