@@ -209,6 +209,8 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) {
 		}
 	}
 
+	sweepOnce.Do(func() { sweepStale(stateRoot, rootsDir) })
+
 	root, err := planRoot(spec, filepath.Join(rootsDir, id))
 	if err != nil {
 		return nil, err
@@ -321,7 +323,13 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 		defer closeStdin()
 		proc.Stdin = stdin
 		proc.Stdout = io.MultiWriter(stdout, tail.writer())
-		proc.Stderr = io.MultiWriter(stderr, tail.writer())
+		if sameWriter(stdout, stderr) {
+			// One pipe for both, as os/exec does for one writer: the
+			// caller's writer is never written from two goroutines.
+			proc.Stderr = proc.Stdout
+		} else {
+			proc.Stderr = io.MultiWriter(stderr, tail.writer())
+		}
 	}
 
 	// The container's init dies with the thread that started it (see
@@ -407,6 +415,16 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 		ee.OOM = oomKilled(ctr)
 	}
 	return res, ee
+}
+
+// sameWriter reports whether a and b are the same writer.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil { // not comparable
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // stdinFile returns what to give the container as stdin. A reader that is

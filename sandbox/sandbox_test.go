@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +23,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("HBUILD_SANDBOX_TEST_HELPER") == "1" {
+		crashHelper()
+		return
+	}
 	// Keep this process's containers apart from other test processes'.
 	if err := os.MkdirAll(filepath.Dir(stateBase), 0o711); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox test: make state directory:", err)
@@ -106,6 +113,8 @@ var sandboxCases = []sandboxCase{
 	{"PidsLimit", true, testPidsLimit},
 	{"ForkBomb", true, testForkBomb},
 	{"CgroupLimits", false, testCgroupLimits},
+	{"Parallel", true, testParallel},
+	{"KilledCaller", false, testKilledCaller},
 }
 
 func runCases(t *testing.T, rootless bool) {
@@ -671,6 +680,128 @@ func testCgroupLimits(t *testing.T, root string) {
 	if mem != fmt.Sprint(100<<20) || found["pids.max"] != "50" || !strings.HasPrefix(cpu, "150000") {
 		t.Errorf("cgroup settings = %v", found)
 	}
+}
+
+func testParallel(t *testing.T, root string) {
+	var wg sync.WaitGroup
+	outs := make([]string, 4)
+	errs := make([]error, 4)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b bytes.Buffer
+			// One writer for stdout and stderr: never written concurrently
+			// (the race detector would see it).
+			_, errs[i] = Run(context.Background(), &Spec{Lower: []string{root}, Env: []string{testPath}, Stdout: &b, Stderr: &b,
+				Args: []string{"/bin/sh", "-c", fmt.Sprintf("seq 1 500; echo container %d >&2; seq 501 1000", i)}})
+			outs[i] = b.String()
+		}()
+	}
+	wg.Wait()
+	for i, out := range outs {
+		if errs[i] != nil {
+			t.Errorf("container %d: %v", i, errs[i])
+		}
+		if !strings.Contains(out, fmt.Sprintf("container %d\n", i)) || !strings.HasSuffix(out, "1000\n") {
+			t.Errorf("container %d: output %q...", i, out[:min(len(out), 80)])
+		}
+	}
+}
+
+// crashHelper runs one container for testKilledCaller, which kills this
+// process while the container runs.
+func crashHelper() {
+	stateBase = os.Getenv("HBUILD_SANDBOX_TEST_STATE")
+	_, err := Run(context.Background(), &Spec{
+		Lower:  []string{os.Getenv("HBUILD_SANDBOX_TEST_ROOT")},
+		Env:    []string{testPath},
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Args:   []string{"/bin/sh", "-c", "sleep 1000 & echo ready; wait"},
+	})
+	fmt.Fprintln(os.Stderr, "helper: the container ended:", err)
+	os.Exit(1)
+}
+
+// testKilledCaller kills an hbuild process (a helper) while its container
+// runs: the container's processes die with it, and the next Run sweeps
+// away the state, staging root and cgroups it left.
+func testKilledCaller(t *testing.T, root string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HBUILD_SANDBOX_TEST_HELPER=1", "HBUILD_SANDBOX_TEST_STATE="+stateBase, "HBUILD_SANDBOX_TEST_ROOT="+root)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	pids := descendants(t, cmd.Process.Pid)
+	if len(pids) < 2 {
+		t.Fatalf("container processes: %v", pids)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	// The kernel kills them (parent-death signal); wait for it.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(strings.SplitN(p, "(", 2)[0])
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("container process %s outlived its killed caller", p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	helperCgroups := fmt.Sprintf("hbuild-%d-", cmd.Process.Pid)
+	if len(leftovers(t, helperCgroups)) == 0 {
+		t.Fatal("the killed helper left no state: the test proves nothing")
+	}
+	sweepStale(filepath.Join(stateBase, "state"), filepath.Join(stateBase, "roots"))
+	if l := leftovers(t, helperCgroups); len(l) > 0 {
+		t.Errorf("after the sweep: %v", l)
+	}
+}
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || !strings.HasPrefix(s[i+1:], " Z") && !strings.HasPrefix(s[i+1:], " X")
+}
+
+// leftovers lists state entries and cgroups whose names start with prefix.
+func leftovers(t *testing.T, prefix string) []string {
+	var out []string
+	for _, d := range []string{"state", "roots"} {
+		ents, _ := os.ReadDir(filepath.Join(stateBase, d))
+		for _, e := range ents {
+			if strings.HasPrefix("hbuild-"+e.Name(), prefix) {
+				out = append(out, d+"/"+e.Name())
+			}
+		}
+	}
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), prefix) {
+			out = append(out, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
 }
 
 func TestValidate(t *testing.T) {

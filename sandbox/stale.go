@@ -1,0 +1,56 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+var sweepOnce sync.Once
+
+// sweepStale removes what containers of dead hbuild processes left behind:
+// a killed hbuild takes its containers' processes with it (see MaybeInit),
+// but not their state directories, staging roots and cgroups. A container's
+// id starts with the pid of the process that made it; an entry whose
+// process is gone is removed.
+func sweepStale(stateRoot, rootsDir string) {
+	alive := func(id string) bool {
+		pidStr, _, ok := strings.Cut(id, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 {
+			return true // not ours: leave it
+		}
+		if pid == os.Getpid() {
+			return true
+		}
+		err = unix.Kill(pid, 0)
+		return err == nil || errors.Is(err, unix.EPERM)
+	}
+	if ents, err := os.ReadDir(stateRoot); err == nil {
+		for _, e := range ents {
+			if alive(e.Name()) {
+				continue
+			}
+			if ctr, err := libcontainer.Load(stateRoot, e.Name()); err == nil {
+				_ = ctr.Signal(unix.SIGKILL)
+				if ctr.Destroy() == nil {
+					continue
+				}
+			}
+			_ = os.RemoveAll(filepath.Join(stateRoot, e.Name()))
+		}
+	}
+	if ents, err := os.ReadDir(rootsDir); err == nil {
+		for _, e := range ents {
+			if !alive(e.Name()) {
+				_ = os.RemoveAll(filepath.Join(rootsDir, e.Name()))
+			}
+		}
+	}
+}
