@@ -99,7 +99,7 @@ func (o LayerOptions) compressor(w io.Writer) (io.WriteCloser, string, error) {
 		zw, err := zstd.NewWriter(w,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(ZstdLevel)),
 			zstd.WithEncoderCRC(false),
-			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderConcurrency(2), // output is identical for any value; 2 overlaps encoding and writing
 			zstd.WithLowerEncoderMem(false))
 		if err != nil {
 			return nil, "", err
