@@ -193,6 +193,7 @@ func newID() string {
 // Every process of the container is dead and every trace of it is removed
 // when Run returns.
 func Run(ctx context.Context, spec *Spec) (*Result, error) {
+	spec = spec.cleaned()
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
@@ -230,6 +231,21 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) {
 	return res, err
 }
 
+// cleaned returns a copy of s with its container paths cleaned.
+func (s *Spec) cleaned() *Spec {
+	c := *s
+	if c.Dir != "" && filepath.IsAbs(c.Dir) {
+		c.Dir = filepath.Clean(c.Dir)
+	}
+	c.Binds = append([]Bind(nil), s.Binds...)
+	for i, b := range c.Binds {
+		if filepath.IsAbs(b.Dest) {
+			c.Binds[i].Dest = filepath.Clean(b.Dest)
+		}
+	}
+	return &c
+}
+
 func (s *Spec) validate() error {
 	if len(s.Args) == 0 || s.Args[0] == "" {
 		return errors.New("sandbox: no command given")
@@ -258,8 +274,8 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("sandbox: bind source: %w", err)
 		}
 		d := b.Dest
-		if !filepath.IsAbs(d) || filepath.Clean(d) != d || d == "/" {
-			return fmt.Errorf("sandbox: bind destination %q: want a clean absolute path other than /", d)
+		if !filepath.IsAbs(d) || d == "/" {
+			return fmt.Errorf("sandbox: bind destination %q: want an absolute path other than /", d)
 		}
 		for _, reserved := range []string{"/proc", "/dev"} {
 			if d == reserved || strings.HasPrefix(d, reserved+"/") {
@@ -271,8 +287,8 @@ func (s *Spec) validate() error {
 		}
 		seen[d] = true
 	}
-	if s.Dir != "" && (!filepath.IsAbs(s.Dir) || filepath.Clean(s.Dir) != s.Dir) {
-		return fmt.Errorf("sandbox: working directory %q: want a clean absolute path", s.Dir)
+	if s.Dir != "" && !filepath.IsAbs(s.Dir) {
+		return fmt.Errorf("sandbox: working directory %q: want an absolute path", s.Dir)
 	}
 	if s.Network < NetNone || s.Network > NetHost {
 		return fmt.Errorf("sandbox: unknown network %d", int(s.Network))

@@ -113,6 +113,7 @@ var sandboxCases = []sandboxCase{
 	{"PidsLimit", true, testPidsLimit},
 	{"ForkBomb", true, testForkBomb},
 	{"CgroupLimits", false, testCgroupLimits},
+	{"MinimalRoot", true, testMinimalRoot},
 	{"Parallel", true, testParallel},
 	{"KilledCaller", false, testKilledCaller},
 }
@@ -476,7 +477,7 @@ func testEnvDirUmask(t *testing.T, root string) {
 	_, out, errOut, err := runOut(t, &Spec{
 		Lower:    []string{root},
 		Env:      []string{"PATH=/usr/bin:/bin", "ONLY=this"},
-		Dir:      "/work/here",
+		Dir:      "/work//here/",
 		Hostname: "builder",
 		Umask:    &umask,
 		Args:     []string{"/bin/sh", "-c", "env | sort | grep -v '^PWD='; pwd; hostname; umask; touch /tmp/f; stat -c %a /tmp/f"},
@@ -682,6 +683,38 @@ func testCgroupLimits(t *testing.T, root string) {
 	}
 }
 
+// testMinimalRoot runs in a root that has nothing but dash and the C
+// library: no /proc, /dev, /tmp or working directory to mount on.
+func testMinimalRoot(t *testing.T, root string) {
+	tiny := t.TempDir()
+	for src, dst := range map[string]string{
+		"usr/bin/dash":                       "bin/sh",
+		"usr/lib/x86_64-linux-gnu/libc.so.6": "lib/x86_64-linux-gnu/libc.so.6",
+		"usr/lib64/ld-linux-x86-64.so.2":     "lib64/ld-linux-x86-64.so.2",
+	} {
+		b, err := os.ReadFile(filepath.Join(root, src))
+		testutil.Require(t, err == nil, "an x86-64 toolchain root ("+src+")")
+		if err := os.MkdirAll(filepath.Join(tiny, filepath.Dir(dst)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tiny, dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := treeDigest(t, tiny)
+	_, out, errOut, err := runOut(t, &Spec{Lower: []string{tiny}, Dir: "/work/dir", Args: []string{"/bin/sh", "-c",
+		"echo ok > /tmp/f; read x < /tmp/f; echo $x; test -d /proc/self && echo proc; test -c /dev/null && echo devnull; echo $PWD; if (echo > /bin/new) 2>/dev/null; then echo WROTE; fi"}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if out != "ok\nproc\ndevnull\n/work/dir\n" {
+		t.Errorf("output = %q", out)
+	}
+	if after := treeDigest(t, tiny); after != before {
+		t.Errorf("the root changed:\n%s\nwas\n%s", after, before)
+	}
+}
+
 func testParallel(t *testing.T, root string) {
 	var wg sync.WaitGroup
 	outs := make([]string, 4)
@@ -817,8 +850,9 @@ func TestValidate(t *testing.T) {
 		{"missing lower", Spec{Lower: []string{dir + "/nope"}, Args: []string{"true"}}, "no such file"},
 		{"bind to /", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/"}}}, "other than /"},
 		{"bind to /proc", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/proc/x"}}}, "managed by the sandbox"},
-		{"unclean bind", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/a/../b"}}}, "clean absolute"},
-		{"twice", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/a"}, {Source: dir, Dest: "/a"}}}, "twice"},
+		{"relative bind", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "a/b"}}}, "absolute path"},
+		{"bind to / uncleanly", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/a/.."}}}, "other than /"},
+		{"twice", Spec{Lower: []string{dir}, Args: []string{"true"}, Binds: []Bind{{Source: dir, Dest: "/a"}, {Source: dir, Dest: "/b/../a/"}}}, "twice"},
 		{"relative dir", Spec{Lower: []string{dir}, Args: []string{"true"}, Dir: "build"}, "working directory"},
 		{"negative", Spec{Lower: []string{dir}, Args: []string{"true"}, Limits: Limits{Memory: -1}}, "negative"},
 	} {
