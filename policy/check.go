@@ -400,7 +400,9 @@ func (c *checker) checkPaths(s *scanned) []Violation {
 			}
 			dir = path.Clean(dir)
 			if c.rootMode {
-				if c.isSystemDir(dir) {
+				// $ORIGIN entries stay where the file is: what they find
+				// is judged by where it lives.
+				if c.isSystemDir(dir) && !strings.Contains(raw, "ORIGIN") {
 					bad("points into the system library directory "+dir+", so the file would load the base's or host's libraries", "remove it and link against the libraries of a part through RPATH/RUNPATH")
 				}
 				continue

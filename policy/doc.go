@@ -47,7 +47,9 @@
 // library resolve to: the part itself, a declared dependency, the glibc
 // libraries of the runtime base (libc, libm, libpthread, libdl, librt,
 // libutil, libresolv, libanl, libmvec, libBrokenLocale, libthread_db,
-// libc_malloc_debug, libnss_*, ld-linux; plus libgcc_s and libstdc++ unless
+// libc_malloc_debug, libnss_*, ld-linux, the helpers of glibc's iconv
+// modules (libCNS, libGB, libISOIR165, libJIS, libJISX0213, libKSC); plus
+// libgcc_s and libstdc++ unless
 // the policy turns them off), or a library the policy allows by name. A
 // DT_RPATH/DT_RUNPATH entry outside the part and its dependencies (/usr/lib,
 // /usr/local/lib, the build directory, an undeclared part) is a violation,
@@ -66,8 +68,10 @@
 // a Debian package, say — is reported as a host library. A library found
 // elsewhere through DT_RPATH/DT_RUNPATH (an hbuild image's parts under
 // /opt/hbuild) is a part library and is fine. DT_RPATH/DT_RUNPATH entries
-// that point into system library directories are violations, as are empty
-// and relative entries. So an hbuild image (a glibc base plus parts linked
+// that name a system library directory are violations (entries made of
+// $ORIGIN are not: they stay beside the file, and what they find is judged
+// by where it lives, as for glibc's own iconv modules), as are empty and
+// relative entries. So an hbuild image (a glibc base plus parts linked
 // with RUNPATH) passes, and a Debian image whose programs use libxml2 from
 // the archive fails, listing those libraries.
 //

@@ -169,6 +169,10 @@ var glibcLibs = map[string]bool{
 	"libc_malloc_debug.so.0": true, "libnsl.so.1": true,
 	"libnss_files.so.2": true, "libnss_dns.so.2": true, "libnss_compat.so.2": true,
 	"libnss_hesiod.so.2": true, "libnss_db.so.2": true,
+	// Helpers of glibc's iconv modules, found through the modules' own
+	// RUNPATH $ORIGIN in the gconv directory.
+	"libCNS.so": true, "libGB.so": true, "libISOIR165.so": true, "libJIS.so": true,
+	"libJISX0213.so": true, "libKSC.so": true,
 }
 
 // isGlibc reports whether name is one of glibc's libraries or its dynamic

@@ -136,7 +136,11 @@ func verifyDir(dir string, o *verifyOptions, opts policy.Options) (*policy.Repor
 		if o.Path != "" || len(o.Deps) > 0 || o.Runtime != "" {
 			return nil, usagef("--path, --dep and --runtime apply to a part, not to a whole file system (use --mode part)")
 		}
-		return policy.CheckRoot(dir, opts)
+		r, err := policy.CheckRoot(dir, opts)
+		if err == nil {
+			r.Root = dir
+		}
+		return r, err
 	}
 	part := policy.Tree{Dir: dir, Path: o.Path}
 	var deps []policy.Tree

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hbuild/hbuild/image"
 	"github.com/hbuild/hbuild/internal/testutil"
 	"github.com/hbuild/hbuild/policy"
+	"github.com/hbuild/hbuild/rootfs"
+	"github.com/hbuild/hbuild/source/debian"
 )
 
 // compileC compiles a C program into out with gcc.
@@ -125,12 +129,11 @@ func rootWithGlibc(t *testing.T) string {
 	return root
 }
 
-// ociLayout writes root as a one-layer image in an OCI layout.
-func ociLayout(t *testing.T, root string) string {
+// dirLayer writes dir as an image layer placed at prefix.
+func dirLayer(t *testing.T, dir, prefix string) v1.Layer {
 	t.Helper()
-	ctx := context.Background()
 	blob := filepath.Join(t.TempDir(), "layer.tar.gz")
-	info, err := image.WriteLayerFile(ctx, root, blob, image.LayerOptions{})
+	info, err := image.WriteLayerFile(context.Background(), dir, blob, image.LayerOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,21 @@ func ociLayout(t *testing.T, root string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := image.Assemble(nil, []v1.Layer{l}, image.Config{Platform: "linux/amd64"})
+	return l
+}
+
+// ociLayout writes root as a one-layer image in an OCI layout.
+func ociLayout(t *testing.T, root string) string {
+	t.Helper()
+	return writeLayout(t, dirLayer(t, root, ""))
+}
+
+// writeLayout writes an image of layers (bottom first) to an OCI layout
+// tagged "test".
+func writeLayout(t *testing.T, layers ...v1.Layer) string {
+	t.Helper()
+	ctx := context.Background()
+	img, err := image.Assemble(layers[:1], layers[1:], image.Config{Platform: "linux/amd64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +203,99 @@ func TestVerifyImage(t *testing.T) {
 				t.Fatalf("hbuild %v: exit %d (want %d), output lacks %q?\n%s", tc.args, code, tc.code, tc.has, out)
 			}
 		})
+	}
+}
+
+// realBaseCache is shared with the rootfs tests: bases and downloads are
+// flock-safe, so the .debs are fetched once per machine.
+const realBaseCache = "/var/tmp/hbuild-test/cache"
+
+// realBase builds a Debian base of packages from the host's apt sources.
+func realBase(t *testing.T, name string, packages ...string) *rootfs.Base {
+	t.Helper()
+	m, err := debian.DefaultMirror()
+	testutil.Require(t, err == nil, "the host's apt sources name a Debian mirror")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, m.URI+"/dists/"+m.Suites[0]+"/InRelease", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	testutil.Require(t, err == nil && resp.StatusCode == http.StatusOK, "Debian's archive from the host's apt sources must be reachable")
+	if err := os.MkdirAll(realBaseCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := rootfs.Options{CacheDir: realBaseCache, LockDir: t.TempDir(), Events: func(s string) { t.Log(s) }}
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer bcancel()
+	b, err := rootfs.Build(bctx, packages, filepath.Join(opts.LockDir, name+".lock"), opts)
+	if err != nil {
+		t.Fatalf("build base %s: %v", name, err)
+	}
+	return b
+}
+
+func baseLayer(t *testing.T, b *rootfs.Base) v1.Layer {
+	t.Helper()
+	l, err := image.LayerFromFile(b.Layer, &image.LayerInfo{Digest: b.Digest, DiffID: b.DiffID, Size: b.Size, MediaType: b.MediaType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestVerifyRealDebianImages is the proof on real Debian bases: an
+// image made of the glibc runtime base and a part linked through RUNPATH
+// passes; a Debian image with libxml2 from the archive reports the
+// libraries it takes from the base (ICU, zlib, liblzma) as host libraries.
+func TestVerifyRealDebianImages(t *testing.T) {
+	testutil.RequireTool(t, "gcc")
+	glibc := realBase(t, "glibc", rootfs.GlibcPackages...)
+	if r, err := policy.CheckRoot(glibc.Dir, policy.DefaultOptions()); err != nil || !r.OK() || len(r.Files) == 0 {
+		var b bytes.Buffer
+		if r != nil {
+			_ = r.Text(&b)
+		}
+		t.Fatalf("the glibc runtime base itself: %v\n%s", err, b.String())
+	}
+
+	app := t.TempDir()
+	dep := filepath.Join(app, "dep", "lib")
+	compileC(t, filepath.Join(dep, "libdep.so.1"), "int dep(void){return 0;}\n", "-shared", "-fPIC", "-Wl,-soname,libdep.so.1")
+	compileC(t, filepath.Join(app, "app", "bin", "app"), "#include <stdio.h>\nint dep(void);\nint main(void){puts(\"hi\");return dep();}\n",
+		"-L"+dep, "-l:libdep.so.1", "-Wl,-rpath,/opt/hbuild/parts/dep/lib")
+	good := writeLayout(t, baseLayer(t, glibc),
+		dirLayer(t, filepath.Join(app, "dep"), "opt/hbuild/parts/dep"),
+		dirLayer(t, filepath.Join(app, "app"), "opt/hbuild/parts/app"))
+	if code, out := runHbuild(t, "verify", "oci-layout:"+good+":test"); code != 0 ||
+		!strings.Contains(out, "libdep.so.1 => /opt/hbuild/parts/dep/lib/libdep.so.1 (part, via RUNPATH)") ||
+		!strings.Contains(out, "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (base, via default)") {
+		t.Fatalf("hbuild-style image on the glibc base: exit %d\n%s", code, out)
+	}
+
+	deb := realBase(t, "libxml2", "libc6", "libxml2-utils")
+	bad := writeLayout(t, baseLayer(t, deb))
+	code, out := runHbuild(t, "verify", "--json", "oci-layout:"+bad+":test")
+	var r policy.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if code != 1 {
+		t.Fatalf("Debian image with libxml2: exit %d", code)
+	}
+	host := map[string]bool{}
+	for _, v := range r.Violations {
+		if v.Kind == policy.KindHostLibrary {
+			host[v.Needed] = true
+		}
+	}
+	for _, lib := range []string{"libxml2.so.2", "libicuuc.so.72", "libz.so.1", "liblzma.so.5"} {
+		if !host[lib] {
+			t.Errorf("%s not reported as a host library; host libraries: %v", lib, host)
+		}
+	}
+	if host["libc.so.6"] || host["libm.so.6"] {
+		t.Errorf("glibc reported as a host library: %v", host)
 	}
 }
