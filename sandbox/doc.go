@@ -28,8 +28,9 @@
 // setuid, setfcap, net_bind_service, sys_chroot, audit_write) and
 // no_new_privs.
 //
-// Seccomp: when hbuild is built with the `seccomp` build tag (which also
-// enables libcontainer's libseccomp support, and needs libseccomp-dev), a
+// Seccomp: when hbuild is built with the `seccomp` build tag (runc's tag:
+// it also enables libcontainer's libseccomp support, and needs cgo and
+// libseccomp-dev), a
 // default filter denies with EPERM the system calls a build has no use for
 // (kernel modules, kexec, reboot, swap, clock setting, bpf, perf, keyrings,
 // mount API, namespaces, userfaultfd, ...). Without the tag, the
@@ -42,7 +43,8 @@
 // As root the container runs as real root with the capabilities above and
 // limits are enforced with cgroups (v1 or v2, whichever the host has). As an
 // ordinary user ([Rootless]) a user namespace maps the user to uid 0 (a
-// single-id map). A rootless run uses cgroups only when the host delegates a
+// single-id map: files of other owners in the layers show as nobody, and
+// the container cannot chown to other ids). A rootless run uses cgroups only when the host delegates a
 // cgroup v2 subtree to the user; otherwise [Warn] is told once and the
 // limits fall back to rlimits: Memory becomes RLIMIT_AS per process, Pids
 // becomes RLIMIT_NPROC (counted in the container's own user namespace), and
@@ -57,6 +59,18 @@
 // package, test binaries included, can run containers. Callers may also call
 // MaybeInit first thing in main to make the dependency explicit.
 //
+// # State and cleanup
+//
+// A run keeps libcontainer's state directory and its staging root under
+// /run/hbuild/sandbox (root) or $XDG_RUNTIME_DIR/hbuild/sandbox, else
+// $TMPDIR/hbuild-<uid>/sandbox (rootless), and removes them, with its
+// cgroup, before Run returns. A container's id begins with the pid of the
+// hbuild process that made it; if that process is killed, its containers'
+// processes die with it (their init has a parent-death signal on the thread
+// that started them, which Run keeps locked), and the first Run of a later
+// hbuild process removes the state, staging roots and cgroups left behind.
+//
 // The package prints nothing; it reports through [Warn] and its return
-// values.
+// values. libcontainer logs through the global logrus logger: Run sends
+// that logger's output to io.Discard.
 package sandbox

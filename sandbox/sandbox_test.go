@@ -470,6 +470,14 @@ ls /dev | tr '\n' ' '; echo`)
 	if SeccompEnabled != strings.Contains(out, "Seccomp:\t2") {
 		t.Errorf("seccomp filter present = %v, SeccompEnabled = %v", strings.Contains(out, "Seccomp:\t2"), SeccompEnabled)
 	}
+	if SeccompEnabled {
+		// The filter refuses new namespaces (util-linux's unshare calls unshare(2)).
+		_, _, errOut, err := runOut(t, &Spec{Lower: []string{root}, Args: []string{"unshare", "--user", "true"}})
+		exitError(t, err)
+		if !strings.Contains(errOut, "Operation not permitted") {
+			t.Errorf("unshare --user: stderr %q", errOut)
+		}
+	}
 }
 
 func testEnvDirUmask(t *testing.T, root string) {
