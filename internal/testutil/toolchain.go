@@ -106,17 +106,27 @@ func makeToolchain(mmdebstrap, final string) error {
 		return err
 	}
 	root := filepath.Join(tmp, "root")
-	cmd := exec.Command(mmdebstrap,
-		"--mode=root", "--variant=essential", "--quiet",
-		"--include="+strings.Join(ToolchainPackages, ","),
-		"--dpkgopt=path-exclude=/usr/share/man/*",
-		"--dpkgopt=path-exclude=/usr/share/locale/*",
-		"--dpkgopt=path-exclude=/usr/share/doc/*",
-		"--dpkgopt=path-include=/usr/share/doc/*/copyright",
-		suite, root, srcFile)
-	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("run mmdebstrap: %w\n%s", err, out)
+	// A download from the archive can fail for a moment: try again.
+	for attempt := 1; ; attempt++ {
+		cmd := exec.Command(mmdebstrap,
+			"--mode=root", "--variant=essential", "--quiet",
+			"--include="+strings.Join(ToolchainPackages, ","),
+			"--dpkgopt=path-exclude=/usr/share/man/*",
+			"--dpkgopt=path-exclude=/usr/share/locale/*",
+			"--dpkgopt=path-exclude=/usr/share/doc/*",
+			"--dpkgopt=path-include=/usr/share/doc/*/copyright",
+			suite, root, srcFile)
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			return fmt.Errorf("run mmdebstrap (%d attempts): %w\n%s", attempt, err, out)
+		}
+		if err := os.RemoveAll(root); err != nil {
+			return err
+		}
 	}
 	// Rootless tests read the tree as an unprivileged user.
 	if out, err := exec.Command("chmod", "-R", "a+rX", root).CombinedOutput(); err != nil {
