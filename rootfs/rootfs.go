@@ -27,9 +27,10 @@ const FormatVersion = "hbuild-rootfs-1"
 
 // ToolchainPackages is the built-in build base: glibc, gcc, g++ and the
 // tools a configure script and a Makefile expect, and no other headers or
-// link libraries.
+// link libraries. libc-bin (glibc's ldd, getconf, iconv, ldconfig) is there
+// because Debian treats it as always installed and build scripts call it.
 var ToolchainPackages = []string{
-	"libc6-dev", "gcc", "g++", "make", "binutils", "coreutils", "bash", "dash",
+	"libc6-dev", "libc-bin", "gcc", "g++", "make", "binutils", "coreutils", "bash", "dash",
 	"sed", "grep", "gawk", "findutils", "diffutils", "patch", "tar", "gzip",
 	"bzip2", "xz-utils",
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the toolchain base from a warm download cache with hbuild and with
+# mmdebstrap, side by side, from the very same .deb files, and prints the
+# ratio. hbuild: `hbuild rootfs build --offline` of a locked base whose debs
+# are in the download cache (the base itself is removed before each run).
+# mmdebstrap: --variant=custom with the same package list from a local flat
+# file:// repository holding exactly the locked debs (no network either).
+#
+#   bash bench/rootfs.sh            # RUNS=5 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-5}
+hb=$PWD/bin/hbuild
+go build -o "$hb" ./cmd/hbuild
+command -v mmdebstrap >/dev/null || { echo "mmdebstrap is needed (make deps)" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (make deps)" >&2; exit 1; }
+command -v dpkg-scanpackages >/dev/null || { echo "dpkg-scanpackages (dpkg-dev) is needed" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/hbuild-bench-rootfs.XXXXXX)
+cleanup() {
+	# A failed mmdebstrap run can leave its bind mount of the repository.
+	grep -o " $work/mm[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+cache=$work/cache
+lock=$work/toolchain.lock
+
+# Not timed: resolve, download the debs, build once.
+"$hb" --cache-dir "$cache" rootfs lock toolchain --lock "$lock" >/dev/null
+"$hb" --cache-dir "$cache" rootfs build toolchain --lock "$lock" >/dev/null 2>&1
+
+# A flat repository of exactly the locked debs for mmdebstrap.
+repo=$work/repo
+mkdir -p "$repo"
+pkgs=()
+while read -r name version arch size sha file; do
+	case "$name" in '#'*|arch|suites|request|'') continue ;; esac
+	ln "$cache/blobs/sha256/$sha" "$repo/$(basename "$file")"
+	pkgs+=("$name")
+done <"$lock"
+(cd "$repo" && dpkg-scanpackages -m . >Packages 2>/dev/null)
+include=$(IFS=,; echo "${pkgs[*]}")
+suite=$(awk '$1=="suites"{print $2}' "$lock")
+
+echo "toolchain base: ${#pkgs[@]} packages, $(du -sh "$repo" | cut -f1) of debs; $(nproc) CPUs"
+hyperfine --runs "$runs" --export-json "$work/result.json" \
+	--prepare "rm -rf '$cache/bases'" \
+	-n hbuild "'$hb' --cache-dir '$cache' rootfs build toolchain --offline --lock '$lock'" \
+	--prepare "rm -rf '$work/mm'" \
+	-n mmdebstrap "mmdebstrap --quiet --variant=custom --include='$include' --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount $suite '$work/mm' 'deb [trusted=yes] file://$repo ./'"
+
+python3 - "$work/result.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+h, m = r["hbuild"]["mean"], r["mmdebstrap"]["mean"]
+print(f"hbuild     {h:6.2f} s (min {r['hbuild']['min']:.2f})")
+print(f"mmdebstrap {m:6.2f} s (min {r['mmdebstrap']['min']:.2f})")
+print(f"ratio      {m / h:6.1f}x faster")
+PY
