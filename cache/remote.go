@@ -83,6 +83,9 @@ type RemoteOptions struct {
 	// RequireSigned rejects entries without a valid signature by a trusted
 	// key.
 	RequireSigned bool
+	// Mode is ModeRead, ModeWrite or ModeReadWrite ("" = ModeReadWrite);
+	// it only informs Reads, Writes and Prefetch.
+	Mode string
 }
 
 // Remote is a shared part cache in a registry repository.
@@ -151,6 +154,9 @@ func OpenRemote(ref string, opts RemoteOptions) (*Remote, error) {
 	repo, err := name.NewRepository(ref, nopts...)
 	if err != nil {
 		return nil, fmt.Errorf("remote cache %q: %w", ref, err)
+	}
+	if opts.Mode, err = checkMode(opts.Mode); err != nil {
+		return nil, err
 	}
 	if opts.LookupJobs <= 0 {
 		opts.LookupJobs = 64
@@ -503,18 +509,45 @@ func (r *Remote) copyVerified(ctx context.Context, d v1.Descriptor, w io.Writer)
 		return err
 	}
 	defer rc.Close()
+	// Read exactly the announced size, make sure nothing follows, and
+	// check the digest ourselves.
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(rc, d.Size+1))
+	src := &readErr{r: io.LimitReader(rc, d.Size)}
+	n, err := io.Copy(io.MultiWriter(w, h), src)
 	if err != nil {
-		return r.note(fmt.Errorf("read blob %s: %w", d.Digest, err))
+		if src.err == nil {
+			return fmt.Errorf("write blob %s: %w", d.Digest, err)
+		}
+		if unreachable(err) || ctx.Err() != nil {
+			return r.note(fmt.Errorf("read blob %s: %w", d.Digest, err))
+		}
+		// ggcr checks the digest too, as the stream ends.
+		return fmt.Errorf("blob %s does not match its digest or size: %w", d.Digest, err)
 	}
 	if n != d.Size {
 		return fmt.Errorf("blob %s has %d bytes, the manifest says %d", d.Digest, n, d.Size)
+	}
+	if m, _ := io.ReadFull(rc, make([]byte, 1)); m != 0 {
+		return fmt.Errorf("blob %s is longer than the manifest says (%d bytes)", d.Digest, d.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != d.Digest.Hex {
 		return fmt.Errorf("blob %s does not match its digest (got sha256:%s)", d.Digest, got)
 	}
 	return nil
+}
+
+// readErr remembers the error of its reader, to tell it from a writer's.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func (r *Remote) fetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
@@ -679,11 +712,31 @@ func (r *Remote) Push(ctx context.Context, key, layerPath string, meta *Meta) er
 	if err != nil {
 		return err
 	}
-	if err := r.pusher.Push(ctx, r.tag(key), art); err != nil {
-		return fmt.Errorf("push %s: %w", key[:12], r.note(err))
+	// Registries are not atomic under racing pushes of the same blobs:
+	// distribution may answer "blob unknown" to a manifest while another
+	// pusher's link to the same blob is half written. Retry a few times,
+	// and stop as soon as another pusher's entry is there.
+	for attempt := 0; ; attempt++ {
+		err = r.pusher.Push(ctx, r.tag(key), art)
+		if err == nil {
+			return nil
+		}
+		if unreachable(err) || refused(err) || ctx.Err() != nil || attempt == pushAttempts-1 {
+			return fmt.Errorf("push %s: %w", key[:12], r.note(err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("push %s: %w", key[:12], ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+		if existing, lerr := r.Lookup(ctx, key); lerr == nil && existing != nil {
+			return nil
+		}
 	}
-	return nil
 }
+
+// pushAttempts bounds the retries of a push that the registry refused.
+const pushAttempts = 4
 
 // artifact makes the entry of m.
 func (r *Remote) artifact(m *Meta, layerPath string) (v1.Image, error) {

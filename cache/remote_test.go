@@ -825,3 +825,81 @@ func TestRemoteListDeleteGC(t *testing.T) {
 		t.Fatalf("after prune: %v", ents)
 	}
 }
+
+func TestRemoteSettings(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := filepath.Join(dir, "k"), filepath.Join(dir, "k.pub")
+	if _, err := GenerateCacheKey(priv, pub); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := (RemoteSettings{}).Open(); r != nil || err != nil {
+		t.Fatalf("no cache: %v %v", r, err)
+	}
+	if _, err := (RemoteSettings{RequireSigned: true}).Open(); err == nil {
+		t.Error("--cache-require-signed without a cache accepted")
+	}
+	for _, c := range []struct {
+		s            RemoteSettings
+		ok           bool
+		reads, write bool
+	}{
+		{RemoteSettings{Ref: "127.0.0.1:5000/c"}, true, true, true},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", Mode: ModeRead}, true, true, false},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", Mode: ModeWrite}, true, false, true},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", Mode: "sometimes"}, false, false, false},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", RequireSigned: true}, false, false, false},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", RequireSigned: true, KeyFile: pub}, true, true, true},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", KeyFile: priv}, true, true, true},
+		{RemoteSettings{Ref: "127.0.0.1:5000/c", KeyFile: filepath.Join(dir, "missing")}, false, false, false},
+	} {
+		r, err := c.s.Open()
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: %v, want ok=%v", c.s, err, c.ok)
+			continue
+		}
+		if err == nil && (r.Reads() != c.reads || r.Writes() != c.write) {
+			t.Errorf("%+v: reads %v writes %v", c.s, r.Reads(), r.Writes())
+		}
+	}
+	// A public key verifies but does not sign.
+	r, err := (RemoteSettings{Ref: "127.0.0.1:5000/c", KeyFile: pub}).Open()
+	if err != nil || r.opts.SignKey != nil || len(r.trusted) != 1 {
+		t.Errorf("public key settings: %v %v", r, err)
+	}
+}
+
+func TestRemotePrefetch(t *testing.T) {
+	reg := newMemRegistry(t)
+	ctx := context.Background()
+	r := openRemote(t, reg.host(), RemoteOptions{})
+	s := openStore(t)
+	local := builtPart(t, s, rkey("local"), "local", "l", nil)
+	var remoteOnly []*Entry
+	for _, p := range []string{"r1", "r2"} {
+		e := builtPart(t, openStore(t), rkey(p), p, p, nil)
+		remoteOnly = append(remoteOnly, e)
+		mustPush(t, r, e)
+	}
+	mustPush(t, r, local)
+	reg.reset()
+	keys := []string{local.Key, remoteOnly[0].Key, remoteOnly[1].Key, rkey("nowhere")}
+
+	w := openRemote(t, reg.host(), RemoteOptions{Mode: ModeWrite})
+	if pulled, ws := w.Prefetch(ctx, s, keys); len(pulled) != 0 || len(ws) != 0 {
+		t.Fatalf("write-only prefetch: %v %v", pulled, ws)
+	}
+	pulled, ws := r.Prefetch(ctx, s, keys)
+	if len(ws) != 0 || len(pulled) != 2 || pulled[remoteOnly[0].Key] == nil || pulled[remoteOnly[1].Key] == nil {
+		t.Fatalf("prefetch: %v %v", pulled, ws)
+	}
+	if n := reg.count(http.MethodGet, "/v2/hbuild/cache/manifests/"+local.Key); n != 0 {
+		t.Errorf("looked up a key the store has (%d requests)", n)
+	}
+	for _, e := range remoteOnly {
+		got, err := s.Get(e.Key)
+		if err != nil || got == nil {
+			t.Fatalf("%s not in the store", e.Meta.Part)
+		}
+		samePart(t, got, e)
+	}
+}
