@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -484,10 +485,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc := make(data, len(first)+len(result))
-		for k, v := range first {
-			acc[k] = v
-		}
+		acc := maps.Clone(first)
 		for _, n := range names[1:] {
 			e, err := l.open(thisBase, n, id, extendsLine)
 			if err != nil {

@@ -25,6 +25,7 @@ type Profile struct {
 type secState struct {
 	name         string
 	raw          section           // after macro expansion
+	inherited    map[string]string // option -> macro section it came from
 	cooked       map[string]string // substituted by the section's initialisation
 	data         map[string]string // values handed out (and set by start-up)
 	extra        []string          // options only in data
@@ -114,6 +115,9 @@ func (p *Profile) Expanded(section string) (map[string]*Value, error) {
 	}
 	out := make(map[string]*Value, len(st.raw))
 	for k, v := range st.raw {
+		if src, ok := st.inherited[k]; ok {
+			v = v.with(v.Raw, Origin{Kind: KindComputed, Op: OpMacro, Text: src})
+		}
 		out[k] = v
 	}
 	return out, nil
@@ -225,7 +229,8 @@ func (p *Profile) access(name string, from *locator) (*secState, error) {
 
 func (p *Profile) initialize(st *secState) error {
 	if _, ok := st.raw["<"]; ok {
-		exp, err := p.expand(st.name, st.raw, nil)
+		st.inherited = map[string]string{}
+		exp, err := p.expand(st.name, st.raw, nil, st.inherited)
 		if err != nil {
 			return err
 		}
@@ -255,7 +260,7 @@ func (p *Profile) initialize(st *secState) error {
 }
 
 // expand is _do_extend_raw: the `<` macro.
-func (p *Profile) expand(name string, raw section, doing []string) (section, error) {
+func (p *Profile) expand(name string, raw section, doing []string, inherited map[string]string) (section, error) {
 	if name == "buildout" {
 		return raw, nil
 	}
@@ -275,7 +280,7 @@ func (p *Profile) expand(name string, raw section, doing []string) (section, err
 	}
 	doing = append(doing[:len(doing):len(doing)], name)
 	lo := lastFileOrigin(lt)
-	result := section{}
+	result := make(section, len(raw)+8)
 	for _, line := range strings.Split(lt.Raw, "\n") {
 		src := pyStrip(line)
 		if src == "" {
@@ -290,17 +295,26 @@ func (p *Profile) expand(name string, raw section, doing []string) (section, err
 			return nil, &Error{File: lo.File, Line: lo.Line, Section: name, Option: "<",
 				Msg: fmt.Sprintf("macro section [%s] does not exist; %s", src, hint)}
 		}
-		exp, err := p.expand(src, rs, doing)
+		exp, err := p.expand(src, rs, doing, nil)
 		if err != nil {
 			return nil, err
 		}
-		mo := Origin{File: lo.File, Line: lo.Line, Kind: lo.Kind, Op: OpMacro, Text: src}
 		for k, v := range exp {
-			result[k] = v.with(v.Raw, mo)
+			result[k] = v
+			if inherited != nil {
+				inherited[k] = src
+			}
 		}
 	}
-	result = mergeSection(result, raw, nil)
+	result = mergeSectionMode(result, raw, nil, true)
 	delete(result, "<")
+	if inherited != nil {
+		for k, v := range raw {
+			if result[k] == v {
+				delete(inherited, k)
+			}
+		}
+	}
 	return result, nil
 }
 
@@ -342,7 +356,7 @@ func (p *Profile) get(st *secState, option string, seen *[]refKey) (string, bool
 					}
 					cyc = append(cyc, key.section+":"+key.option)
 					loc := p.locate(st, option)
-					loc.chain = nil // the cycle says it all
+					loc.noChain = true // the cycle says it all
 					e := loc.errorf("circular reference: %s; break the cycle", strings.Join(cyc, " -> "))
 					return "", false, e
 				}
@@ -468,9 +482,8 @@ func (p *Profile) sub(st *secState, option, template string, seen *[]refKey) (st
 		if sec == "" {
 			sec = st.name
 		}
-		loc := p.locate(st, option)
-		loc.target = sec + ":" + opt
-		tst, err := p.access(sec, loc)
+		loc := locator{p: p, st: st, option: option, target: ref}
+		tst, err := p.access(sec, &loc)
 		if err != nil {
 			return "", err
 		}
@@ -494,30 +507,36 @@ func (p *Profile) sub(st *secState, option, template string, seen *[]refKey) (st
 // locator places an error at an option: its file and line, and the chain
 // of references being resolved.
 type locator struct {
-	origin  Origin
-	section string
+	p       *Profile
+	st      *secState
 	option  string
-	chain   []string
+	noChain bool
 	target  string
 }
 
 func (p *Profile) locate(st *secState, option string) *locator {
-	l := &locator{section: st.name, option: option, chain: append([]string(nil), p.chain...)}
-	if v, ok := st.raw[option]; ok {
-		l.origin = textOrigin(v)
-	}
-	return l
+	return &locator{p: p, st: st, option: option}
 }
 
 func (l *locator) errorf(format string, args ...any) error {
 	if l == nil {
 		return &Error{Msg: fmt.Sprintf(format, args...)}
 	}
-	e := &Error{File: l.origin.File, Line: l.origin.Line, Section: l.section, Option: l.option,
-		Msg: fmt.Sprintf(format, args...)}
-	chain := l.chain
+	e := &Error{Section: l.st.name, Option: l.option, Msg: fmt.Sprintf(format, args...)}
+	if v, ok := l.st.raw[l.option]; ok {
+		o := textOrigin(v)
+		e.File, e.Line = o.File, o.Line
+	}
+	var chain []string
+	if !l.noChain {
+		chain = append(chain, l.p.chain...)
+	}
 	if l.target != "" {
-		chain = append(chain[:len(chain):len(chain)], l.target)
+		t := l.target[2 : len(l.target)-1]
+		if strings.HasPrefix(t, ":") {
+			t = l.st.name + t
+		}
+		chain = append(chain, t)
 	}
 	if len(chain) > 1 {
 		e.Chain = chain

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -168,32 +169,66 @@ type mergeHook func(key string, op *Value, operator byte)
 // resolved (against s2's own plain value first, then s1's, then ""), then
 // s2's values override s1's. Neither argument is modified.
 func mergeSection(s1, s2 section, hook mergeHook) section {
-	var ops []string
+	return mergeSectionMode(s1, s2, hook, false)
+}
+
+// mergeSectionMode is mergeSection; with plain set, a plain value of s2
+// replaces s1's without recording an override (macro expansion, where
+// zc.buildout keeps no history).
+func mergeSectionMode(s1, s2 section, hook mergeHook, plain bool) section {
+	if !plain && len(s2) <= len(s1) {
+		// The common case of diamonds: s2 adds nothing to s1.
+		same := true
+		for k, v := range s2 {
+			if s1[k] != v {
+				same = false
+				break
+			}
+			if _, op := opBase(k); op != 0 {
+				same = false
+				break
+			}
+		}
+		if same {
+			return s1
+		}
+	}
+	var opsBuf [8]string
+	ops := opsBuf[:0]
 	for k := range s2 {
 		if _, o := opBase(k); o != 0 {
 			ops = append(ops, k)
 		}
 	}
-	var fromBase map[string]bool
-	if len(ops) > 0 {
-		if len(ops) > 1 {
-			sortStrings(ops, opSortLess)
+	// Operators first (s2 is never modified: it is its own snapshot).
+	type resolved struct {
+		name     string
+		v        *Value
+		fromBase bool
+	}
+	var resBuf [8]resolved
+	res := resBuf[:0]
+	if len(ops) > 1 {
+		sortStrings(ops, opSortLess)
+	}
+	for _, k := range ops {
+		name, o := opBase(k)
+		v := s2[k]
+		idx := -1
+		for i := range res {
+			if res[i].name == name {
+				idx = i
+				break
+			}
 		}
-		snapshot := make(map[string]*Value, len(ops))
-		for _, k := range ops {
-			snapshot[k] = s2[k]
-		}
-		c := make(section, len(s2))
-		for k, v := range s2 {
-			c[k] = v
-		}
-		s2 = c
-		for _, k := range ops {
-			name, o := opBase(k)
-			v := snapshot[k]
-			start, ok := s2[name]
-			base := false
-			if !ok {
+		var start *Value
+		base := false
+		switch {
+		case idx >= 0:
+			start = res[idx].v
+		default:
+			var ok bool
+			if start, ok = s2[name]; !ok {
 				if start, ok = s1[name]; ok {
 					base = true
 				} else {
@@ -203,45 +238,83 @@ func mergeSection(s1, s2 section, hook mergeHook) section {
 					start = newValue("", Origin{Kind: KindImplicit})
 				}
 			}
-			if o == '+' {
-				start = start.add(v)
-			} else {
-				start = start.remove(v)
-			}
-			s2[name] = start
-			if base {
-				if fromBase == nil {
-					fromBase = map[string]bool{}
-				}
-				fromBase[name] = true
-			}
-			delete(s2, k)
+		}
+		if o == '+' {
+			start = start.add(v)
+		} else {
+			start = start.remove(v)
+		}
+		if idx >= 0 {
+			res[idx].v = start
+			res[idx].fromBase = res[idx].fromBase || base
+		} else {
+			res = append(res, resolved{name, start, base})
 		}
 	}
 	out := make(section, len(s1)+len(s2))
 	for k, v := range s1 {
 		out[k] = v
 	}
-	for k, v2 := range s2 {
-		if v1, ok := out[k]; ok && !fromBase[k] {
+	put := func(k string, v2 *Value, fromBase bool) {
+		if v1, ok := out[k]; ok && !fromBase && !plain && v1 != v2 {
 			out[k] = override(v1, v2)
 		} else {
 			out[k] = v2
 		}
+	}
+	for k, v2 := range s2 {
+		if _, o := opBase(k); o != 0 {
+			continue
+		}
+		skip := false
+		for i := range res {
+			if res[i].name == k {
+				skip = true
+				break
+			}
+		}
+		if !skip {
+			put(k, v2, false)
+		}
+	}
+	for _, r := range res {
+		put(r.name, r.v, r.fromBase)
 	}
 	return out
 }
 
 // mergeData is zc.buildout's _update(d1, d2): d1 (owned by the caller) gets
 // d2's sections merged in. Sections are shared, never modified.
+//
+// A diamond merges a section with itself (both sides come from the same
+// memoised file): when it has no operator keys that changes nothing but
+// zc.buildout's history, which would record an OVERRIDE by the same source,
+// so it is skipped.
 func mergeData(d1, d2 data, hook mergeHook) {
 	for name, s2 := range d2 {
 		if s1, ok := d1[name]; ok {
+			if sameSection(s1, s2) {
+				continue
+			}
 			d1[name] = mergeSection(s1, s2, hook)
 		} else {
 			d1[name] = s2
 		}
 	}
+}
+
+// sameSection reports whether a and b are the same map and hold no
+// operator keys (merging such a section with itself is a no-op).
+func sameSection(a, b section) bool {
+	if len(a) != len(b) || len(a) == 0 || reflect.ValueOf(a).UnsafePointer() != reflect.ValueOf(b).UnsafePointer() {
+		return false
+	}
+	for k := range a {
+		if _, op := opBase(k); op != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sortStrings sorts s by less (insertion sort for the small slices here,
@@ -257,3 +330,5 @@ func sortStrings(s []string, less func(a, b string) bool) {
 	}
 	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
 }
+
+
