@@ -330,5 +330,3 @@ func sortStrings(s []string, less func(a, b string) bool) {
 	}
 	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
 }
-
-
