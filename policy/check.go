@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ type checker struct {
 	confDirs []string // the runtime base's /etc/ld.so.conf directories
 	elfs     sync.Map // host path -> *parsed
 	defDirs  sync.Map // [machine, class] -> default directories
+	verdefs  sync.Map // host path -> map[string]bool of defined versions
 }
 
 type parsed struct {
@@ -249,6 +251,7 @@ func (c *checker) loadELF(host string) (*ELF, error) {
 // object is an ELF object loaded while following a root file's needs.
 type object struct {
 	path    string // run-time path it was loaded from ($ORIGIN)
+	host    string
 	e       *ELF
 	loader  *object
 	scanned bool // part of the checked tree: checked on its own too
@@ -337,7 +340,12 @@ func (c *checker) checkFile(s *scanned) (FileReport, []Violation) {
 		versionsOf[vn.File] = append(versionsOf[vn.File], vn.Versions...)
 	}
 
-	root := &object{path: s.path, e: e, scanned: true, from: FromPart}
+	root := &object{path: s.path, host: s.host, e: e, scanned: true, from: FromPart}
+	type found struct {
+		path, host string
+		e          *ELF
+	}
+	direct := map[string]found{}
 	loaded := []*object{root}
 	byName := map[string]*object{}
 	byReal := map[string]*object{s.path: root}
@@ -350,6 +358,9 @@ func (c *checker) checkFile(s *scanned) (FileReport, []Violation) {
 			res := c.resolve(name, o, byName)
 			if o == root {
 				fr.Needed = append(fr.Needed, Needed{Name: name, Path: res.path, From: res.from, Tree: res.tree, Via: res.via, Versions: versionsOf[name]})
+				if res.kind == "" && res.e != nil {
+					direct[name] = found{res.path, res.host, res.e}
+				}
 			}
 			if res.kind != "" {
 				switch {
@@ -368,7 +379,7 @@ func (c *checker) checkFile(s *scanned) (FileReport, []Violation) {
 				byName[name] = obj
 				continue
 			}
-			obj := &object{path: res.path, e: res.e, loader: o, from: res.from, tree: res.tree,
+			obj := &object{path: res.path, host: res.host, e: res.e, loader: o, from: res.from, tree: res.tree,
 				scanned: res.from == FromPart}
 			loaded = append(loaded, obj)
 			byReal[res.real] = obj
@@ -378,7 +389,64 @@ func (c *checker) checkFile(s *scanned) (FileReport, []Violation) {
 			}
 		}
 	}
+	// Like ld.so, refuse a library that lacks a (non-weak) version the
+	// file needs from it: "version `GLIBC_2.38' not found".
+	for _, vn := range e.VersionNeeds {
+		lib, ok := direct[vn.File]
+		if !ok {
+			continue
+		}
+		defs := c.definedVersions(lib.host, lib.e)
+		if defs == nil {
+			continue
+		}
+		for _, v := range vn.Versions {
+			if defs[v] || slices.Contains(vn.Weak, v) {
+				continue
+			}
+			why := fmt.Sprintf("version %s is not defined by %s", v, lib.path)
+			if fam, _, ok := strings.Cut(v, "_"); ok {
+				var newest map[string]string
+				for d := range defs {
+					addVersion(&newest, d)
+				}
+				if n, ok := newest[fam]; ok {
+					why += fmt.Sprintf(" (its newest is %s_%s)", fam, n)
+				}
+			}
+			fix := fmt.Sprintf("link against the %s the file will run with", vn.File)
+			if isGlibc(vn.File) {
+				fix = "build on a toolchain base whose glibc is not newer than the runtime base's, or run on a newer runtime base"
+			}
+			add(Violation{File: s.path, Needed: vn.File, Kind: KindVersion, Why: why, Fix: fix})
+		}
+	}
 	return fr, out
+}
+
+// definedVersions returns the versions a library defines, once per file;
+// nil when it defines none (the loader then checks nothing).
+func (c *checker) definedVersions(host string, e *ELF) map[string]bool {
+	if e.verdefNum == 0 || host == "" {
+		return nil
+	}
+	if d, ok := c.verdefs.Load(host); ok {
+		return d.(map[string]bool)
+	}
+	var defs map[string]bool
+	if f, err := os.Open(host); err == nil {
+		if fi, err := f.Stat(); err == nil {
+			if vs, err := e.DefinedVersions(f, fi.Size()); err == nil && len(vs) > 0 {
+				defs = make(map[string]bool, len(vs))
+				for _, v := range vs {
+					defs[v] = true
+				}
+			}
+		}
+		f.Close()
+	}
+	d, _ := c.verdefs.LoadOrStore(host, defs)
+	return d.(map[string]bool)
 }
 
 // checkPaths checks the file's effective RPATH and its RUNPATH entries.
@@ -600,7 +668,7 @@ func (c *checker) isSystemDir(dir string) bool {
 // resolve finds the library name needed by o, in ld.so's order.
 func (c *checker) resolve(name string, o *object, byName map[string]*object) resolution {
 	if obj, ok := byName[name]; ok {
-		return resolution{path: obj.path, from: obj.from, tree: obj.tree, via: "loaded"}
+		return resolution{path: obj.path, host: obj.host, e: obj.e, from: obj.from, tree: obj.tree, via: "loaded"}
 	}
 	if strings.Contains(name, "/") {
 		if !path.IsAbs(name) {
@@ -620,7 +688,11 @@ func (c *checker) resolve(name string, o *object, byName map[string]*object) res
 				continue
 			}
 			searched = append(searched, d)
-			if r, ok := c.try(path.Join(d, name), o.e, via); ok {
+			p := d + "/" + name
+			if d == "/" {
+				p = d + name
+			}
+			if r, ok := c.try(p, o.e, via); ok {
 				return r, true
 			}
 		}

@@ -3,10 +3,12 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -578,5 +580,65 @@ func TestMaxVersions(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// TestCheckVersionDefinitions: like ld.so, a library found that lacks a
+// version the file needs is refused.
+func TestCheckVersionDefinitions(t *testing.T) {
+	testutil.RequireTool(t, "gcc")
+	tmp := t.TempDir()
+	script := func(body string) string {
+		p := filepath.Join(tmp, fmt.Sprintf("v%d.map", strings.Count(body, "{")))
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v1 := script("VER_1 { global: dep_answer; local: *; };\n")
+	v2 := script("VER_1 { global: dep_answer; local: *; };\nVER_2 { global: dep_new; } VER_1;\n")
+	newLib := filepath.Join(tmp, "new", "libver.so.1")
+	gcc(t, newLib, depLibC+"int dep_new(void){return 1;}\n", "-shared", "-fPIC", "-Wl,-soname,libver.so.1", "-Wl,--version-script="+v2)
+	prog := "int dep_answer(void);\nint dep_new(void);\nint main(void){return dep_answer()+dep_new();}\n"
+
+	for _, tc := range []struct {
+		name   string
+		script string
+		extra  string
+		ok     bool
+	}{
+		{"library defines the version", v2, "int dep_new(void){return 1;}\n", true},
+		{"library too old", v1, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			part := t.TempDir()
+			gcc(t, filepath.Join(part, "lib", "libver.so.1"), depLibC+tc.extra, "-shared", "-fPIC", "-Wl,-soname,libver.so.1", "-Wl,--version-script="+tc.script)
+			gcc(t, filepath.Join(part, "bin", "prog"), prog, "-L"+filepath.Dir(newLib), "-l:libver.so.1", "-Wl,-rpath,$ORIGIN/../lib")
+			r, err := CheckPart(Tree{Dir: part, Path: partPath}, nil, Tree{}, DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() != tc.ok {
+				t.Fatalf("OK() = %v\n%s", r.OK(), dump(t, r))
+			}
+			if !tc.ok && !hasViolation(r, "/bin/prog", "libver.so.1", KindVersion) {
+				t.Fatalf("no version violation\n%s", dump(t, r))
+			}
+		})
+	}
+
+	// The host's glibc defines what this host's programs need.
+	libc := "/usr/lib/x86_64-linux-gnu/libc.so.6"
+	e, err := parseFile(libc)
+	testutil.Require(t, err == nil, "the host's x86_64 libc")
+	f, err := os.Open(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	defs, err := e.DefinedVersions(f, fi.Size())
+	if err != nil || !slices.Contains(defs, "GLIBC_2.34") || !slices.Contains(defs, "GLIBC_2.2.5") || slices.Contains(defs, "libc.so.6") {
+		t.Fatalf("libc defines %v (%v)", defs, err)
 	}
 }

@@ -56,7 +56,11 @@
 // and so are empty or relative entries. When the root file loads a library
 // of a dependency that itself cannot load, that is reported on the root
 // file. Each file's highest GLIBC_ version is checked against MaxGlibc when
-// it is set.
+// it is set. As ld.so does, a library that is found but does not define a
+// (non-weak) symbol version the file needs from it is refused: a program
+// built against glibc 2.38 in front of a 2.36 runtime base fails here, not
+// at run time. (With the built-in glibc list there is no libc file to ask;
+// MaxGlibc is the check then.)
 //
 // # Rules for a file system (CheckRoot)
 //

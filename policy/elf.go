@@ -34,12 +34,19 @@ type ELF struct {
 	// VersionNeeds are the symbol versions needed from each library
 	// (.gnu.version_r, through DT_VERNEED).
 	VersionNeeds []VersionNeed `json:"version_needs,omitempty"`
+
+	// Where the version definitions are, read on demand by
+	// DefinedVersions: file offsets of DT_VERDEF and DT_STRTAB.
+	verdefOff, verdefNum, strOff, strSize uint64
 }
 
 // VersionNeed is one library's entry in the version-needs table.
 type VersionNeed struct {
 	File     string   `json:"file"`
 	Versions []string `json:"versions"`
+	// Weak are the versions marked weak: the loader only warns when the
+	// library lacks them.
+	Weak []string `json:"weak,omitempty"`
 }
 
 // NoDefaultLib reports whether the object was linked with -z nodeflib: the
@@ -302,8 +309,8 @@ func (e *ELF) readDynamic(p *pager, bo binary.ByteOrder, dyn segment, loads []se
 		return fmt.Errorf("read dynamic section: %w", err)
 	}
 	var needed []uint64
-	var rpath, runpath, soname, strtab, strsz, verneed, verneednum uint64
-	var hasRPath, hasSoname, hasStrtab, hasVerneed bool
+	var rpath, runpath, soname, strtab, strsz, verneed, verneednum, verdef, verdefnum uint64
+	var hasRPath, hasSoname, hasStrtab, hasVerneed, hasVerdef bool
 	for i := uint64(0); i+entsize <= uint64(len(b)); i += entsize {
 		var tag elf.DynTag
 		var val uint64
@@ -333,6 +340,10 @@ func (e *ELF) readDynamic(p *pager, bo binary.ByteOrder, dyn segment, loads []se
 			verneed, hasVerneed = val, true
 		case elf.DT_VERNEEDNUM:
 			verneednum = val
+		case elf.DT_VERDEF:
+			verdef, hasVerdef = val, true
+		case elf.DT_VERDEFNUM:
+			verdefnum = val
 		case elf.DT_FLAGS_1:
 			e.Flags1 = val
 		}
@@ -346,6 +357,12 @@ func (e *ELF) readDynamic(p *pager, bo binary.ByteOrder, dyn segment, loads []se
 	stroff, ok := fileOffset(loads, strtab)
 	if !ok {
 		return fmt.Errorf("DT_STRTAB address %#x is not in a loaded segment", strtab)
+	}
+	e.strOff, e.strSize = stroff, strsz
+	if hasVerdef && verdefnum > 0 {
+		if off, ok := fileOffset(loads, verdef); ok {
+			e.verdefOff, e.verdefNum = off, verdefnum
+		}
 	}
 	str := func(idx uint64) (string, error) {
 		if strsz != 0 && idx >= strsz {
@@ -427,6 +444,9 @@ func (e *ELF) readVerneed(p *pager, bo binary.ByteOrder, off, num uint64, str fu
 				return err
 			}
 			vn.Versions = append(vn.Versions, v)
+			if elf.DynamicVersionFlag(bo.Uint16(ab[4:]))&elf.VER_FLG_WEAK != 0 {
+				vn.Weak = append(vn.Weak, v)
+			}
 			an := uint64(bo.Uint32(ab[12:]))
 			if an == 0 {
 				break
@@ -440,4 +460,54 @@ func (e *ELF) readVerneed(p *pager, bo binary.ByteOrder, off, num uint64, str fu
 		off += next
 	}
 	return nil
+}
+
+// DefinedVersions returns the symbol versions the file defines
+// (.gnu.version_d, through DT_VERDEF), such as GLIBC_2.34 for libc.so.6,
+// reading them through r; nil when it defines none.
+func (e *ELF) DefinedVersions(r io.ReaderAt, size int64) ([]string, error) {
+	if e.verdefNum == 0 {
+		return nil, nil
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if e.Data == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	p := &pager{r: r, size: size, pages: make([]cachedPage, 0, 4)}
+	defer p.release()
+	var out []string
+	off := e.verdefOff
+	for i := uint64(0); i < e.verdefNum && i < maxVerEntries; i++ {
+		// Elf_Verdef: version, flags, ndx, cnt (u16), hash, aux, next (u32).
+		b, err := p.bytes(off, 20)
+		if err != nil {
+			return nil, fmt.Errorf("read version definitions: %w", err)
+		}
+		flags, cnt, aux, next := bo.Uint16(b[2:]), bo.Uint16(b[6:]), uint64(bo.Uint32(b[12:])), uint64(bo.Uint32(b[16:]))
+		if cnt > 0 && flags&uint16(elf.VER_FLG_BASE) == 0 {
+			// The first Elf_Verdaux names the version.
+			a, err := p.bytes(off+aux, 8)
+			if err != nil {
+				return nil, fmt.Errorf("read version definitions: %w", err)
+			}
+			idx := uint64(bo.Uint32(a))
+			if e.strSize != 0 && idx >= e.strSize {
+				return nil, fmt.Errorf("version name index %d beyond DT_STRSZ", idx)
+			}
+			limit := uint64(maxString)
+			if e.strSize != 0 {
+				limit = e.strSize - idx
+			}
+			name, err := p.cstring(e.strOff+idx, limit)
+			if err != nil {
+				return nil, fmt.Errorf("read version definitions: %w", err)
+			}
+			out = append(out, name)
+		}
+		if next == 0 {
+			break
+		}
+		off += next
+	}
+	return out, nil
 }

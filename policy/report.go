@@ -82,6 +82,7 @@ const (
 	KindMaxGlibc    = "max-glibc"    // needs a newer glibc than the policy allows
 	KindBadELF      = "bad-elf"      // the file cannot be read as ELF
 	KindInterp      = "interpreter"  // the program interpreter is not glibc's
+	KindVersion     = "version"      // the library found lacks a symbol version needed
 )
 
 // Violation is one problem: a file, the library it needs (if any), why it

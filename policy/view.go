@@ -91,7 +91,10 @@ func (v *view) lstat(host string) lstatResult {
 // resolve looks a run-time path up, following symbolic links inside the
 // view (at most 40, as the kernel does).
 func (v *view) resolve(p string) (*located, error) {
-	p = path.Clean("/" + p)
+	if !path.IsAbs(p) {
+		p = "/" + p
+	}
+	p = path.Clean(p) // no allocation when already clean
 	if r, ok := v.found.Load(p); ok {
 		l := r.(*located)
 		if l == nil {
