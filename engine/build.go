@@ -162,6 +162,13 @@ func (e *Engine) Build(ctx context.Context, pl *Plan, targets []string) (*Result
 		e.emit(Event{Kind: EvQueued, Part: p.Name, Key: p.Key})
 	}
 	failed := schedule(ctx, parts, e.opts.Jobs, e.opts.KeepGoing, func(ctx context.Context, p *Part, share int) error {
+		if p.Build.Rootfs != nil {
+			_, err := e.rootfsPart(ctx, p)
+			if err != nil {
+				e.emit(Event{Kind: EvFailed, Part: p.Name, Key: p.Key, Err: err})
+			}
+			return err
+		}
 		if p.Build.Image != nil {
 			ir, err := e.assemble(ctx, pl, p)
 			if err != nil {
@@ -238,7 +245,7 @@ func (e *Engine) deps(pl *Plan, p *Part) ([]*DepTree, error) {
 	}
 	var out []*DepTree
 	for _, d := range closure {
-		if d.Name == p.Name || d.Build.Image != nil {
+		if d.Name == p.Name || d.Build.Image != nil || d.Build.Rootfs != nil {
 			continue
 		}
 		ent, err := e.Store.Get(d.Key)

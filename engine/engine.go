@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -69,6 +70,7 @@ type Engine struct {
 	baseOnce  sync.Mutex
 	toolchain *Base
 	glibc     *Base
+	bases     map[string]*Base // debian-rootfs parts
 }
 
 // New opens the cache and prepares an engine.
@@ -215,7 +217,7 @@ func toSums(in []recipes.Checksum) []source.Checksum {
 
 // Cached returns the store entry of a part, or nil.
 func (e *Engine) Cached(p *Part) *cache.Entry {
-	if p.Build.Image != nil {
+	if p.Build.Image != nil || p.Build.Rootfs != nil {
 		return nil
 	}
 	ent, err := e.Store.Get(p.Key)
@@ -223,4 +225,43 @@ func (e *Engine) Cached(p *Part) *cache.Entry {
 		return nil
 	}
 	return ent
+}
+
+// rootfsPart makes the base of a debian-rootfs part: the named built-in
+// base's packages plus the part's, locked in <LockDir>/<part>.lock.
+func (e *Engine) rootfsPart(ctx context.Context, p *Part) (*Base, error) {
+	e.baseOnce.Lock()
+	if b := e.bases[p.Name]; b != nil {
+		e.baseOnce.Unlock()
+		return b, nil
+	}
+	e.baseOnce.Unlock()
+	e.emit(Event{Kind: EvStarted, Part: p.Name, Key: p.Key})
+	spec := p.Build.Rootfs
+	pkgs := rootfs.GlibcPackages
+	if spec.Base == "toolchain" {
+		pkgs = rootfs.ToolchainPackages
+	}
+	pkgs = append(append([]string(nil), pkgs...), spec.Packages...)
+	opts := e.rootfsOptions()
+	if spec.Suite != "" {
+		opts.Suites = strings.Fields(spec.Suite)
+	}
+	lockDir := opts.LockDir
+	if lockDir == "" {
+		lockDir = filepath.Join(opts.CacheDir, "bases", "locks")
+	}
+	b, err := fromRootfs(rootfs.Build(ctx, pkgs, filepath.Join(lockDir, p.Name+".lock"), opts))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	b.Name = p.Name
+	e.baseOnce.Lock()
+	if e.bases == nil {
+		e.bases = map[string]*Base{}
+	}
+	e.bases[p.Name] = b
+	e.baseOnce.Unlock()
+	e.emit(Event{Kind: EvDone, Part: p.Name, Key: p.Key})
+	return b, nil
 }

@@ -58,7 +58,11 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 	case "toolchain":
 		base, err = e.Toolchain(ctx)
 	default:
-		return nil, fmt.Errorf("%s:base: unknown base %q (glibc or toolchain)", p.Name, spec.Base)
+		bp := pl.Part(spec.Base)
+		if bp == nil || bp.Build.Rootfs == nil {
+			return nil, fmt.Errorf("%s:base: %q is neither glibc, toolchain nor a debian-rootfs part", p.Name, spec.Base)
+		}
+		base, err = e.rootfsPart(ctx, bp)
 	}
 	if err != nil {
 		return nil, err
@@ -89,7 +93,7 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 	var layers []v1.Layer
 	var bins []string
 	for _, d := range closure {
-		if d.Build.Image != nil {
+		if d.Build.Image != nil || d.Build.Rootfs != nil {
 			continue
 		}
 		ent, err := e.Store.Get(d.Key)

@@ -56,8 +56,13 @@ func prepareImage(ctx *Context, opts map[string]string) (*Build, error) {
 			return nil, optErr(ctx, "parts", "an image cannot contain itself")
 		}
 	}
-	if img.Base == "" {
+	deps := append([]string(nil), img.Parts...)
+	switch img.Base {
+	case "":
 		img.Base = "glibc"
+	case "glibc", "toolchain":
+	default:
+		deps = append(deps, img.Base) // a debian-rootfs part
 	}
 	var err error
 	if img.Entrypoint, err = SplitWords(opts["entrypoint"]); err != nil {
@@ -80,7 +85,7 @@ func prepareImage(ctx *Context, opts map[string]string) (*Build, error) {
 	if img.WorkDir != "" && !strings.HasPrefix(img.WorkDir, "/") {
 		return nil, optErr(ctx, "workdir", "%q must be an absolute path", img.WorkDir)
 	}
-	return &Build{Image: img, Deps: img.Parts}, nil
+	return &Build{Image: img, Deps: deps}, nil
 }
 
 func prepareRootfs(ctx *Context, opts map[string]string) (*Build, error) {
