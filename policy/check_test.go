@@ -642,3 +642,41 @@ func TestCheckVersionDefinitions(t *testing.T) {
 		t.Fatalf("libc defines %v (%v)", defs, err)
 	}
 }
+
+// TestLoaderChain: a library without RPATH of its own finds its needs
+// through the DT_RPATH of the program that loads it, but not through a
+// DT_RUNPATH (which applies to the program's own needs only), as in ld.so.
+func TestLoaderChain(t *testing.T) {
+	testutil.RequireTool(t, "gcc")
+	const dep2Path = "/opt/hbuild/parts/dep2"
+	root := t.TempDir()
+	dep, dep2 := filepath.Join(root, "dep"), filepath.Join(root, "dep2")
+	gcc(t, filepath.Join(dep2, "lib", "libdep2.so.1"), "int dep2(void){return 0;}\n", "-shared", "-fPIC", "-Wl,-soname,libdep2.so.1")
+	gcc(t, filepath.Join(dep, "lib", "libdep.so.1"), "int dep2(void);\nint dep_answer(void){return 42+dep2();}\n",
+		"-shared", "-fPIC", "-Wl,-soname,libdep.so.1", "-L"+filepath.Join(dep2, "lib"), "-l:libdep2.so.1")
+	deps := []Tree{{Dir: dep, Path: depPath}, {Dir: dep2, Path: dep2Path}}
+	for _, tc := range []struct {
+		name, dtags string
+		ok          bool
+	}{
+		{"DT_RPATH is inherited", "--disable-new-dtags", true},
+		{"DT_RUNPATH is not", "--enable-new-dtags", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			part := t.TempDir()
+			gcc(t, filepath.Join(part, "bin", "prog"), useDepC, "-L"+filepath.Join(dep, "lib"), "-l:libdep.so.1",
+				"-Wl,-rpath-link,"+filepath.Join(dep2, "lib"), "-Wl,"+tc.dtags+",-rpath,"+depPath+"/lib:"+dep2Path+"/lib")
+			r, err := CheckPart(Tree{Dir: part, Path: partPath}, deps, Tree{}, DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() != tc.ok {
+				t.Fatalf("OK() = %v\n%s", r.OK(), dump(t, r))
+			}
+			if !tc.ok && (!hasViolation(r, "/bin/prog", "libdep2.so.1", KindNotFound) ||
+				!strings.Contains(r.Violations[0].Why, "needed by "+depPath+"/lib/libdep.so.1")) {
+				t.Fatalf("want libdep2.so.1 missing for libdep.so.1 reported on prog\n%s", dump(t, r))
+			}
+		})
+	}
+}
