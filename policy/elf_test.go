@@ -271,6 +271,10 @@ func FuzzParseELF(f *testing.F) {
 		needed: []string{"libfoo.so.1", "libc.so.6"}, runpath: "$ORIGIN/../lib", soname: "libx.so.1", verneed: vn}.build())
 	f.Add(synth{class: elf.ELFCLASS32, bo: binary.BigEndian, machine: elf.EM_PPC, needed: []string{"libc.so.6"}, rpath: "/a:/b", verneed: vn}.build())
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	// A small real library with version definitions, when the host has it.
+	if b, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libdl.so.2"); err == nil && len(b) < 64<<10 {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseELF(bytes.NewReader(b), int64(len(b)))
 		if err == nil && e == nil {
@@ -281,6 +285,7 @@ func FuzzParseELF(f *testing.F) {
 		}
 		if e != nil {
 			MaxVersions(e.VersionNeeds)
+			_, _ = e.DefinedVersions(bytes.NewReader(b), int64(len(b)))
 		}
 	})
 }
