@@ -122,7 +122,13 @@ func WriteLayer(ctx context.Context, dir string, w io.Writer, opts LayerOptions)
 	if err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(dir)
+	// The tree itself may be reached through a symlink; inside it,
+	// symlinks are entries.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("write layer: %w", err)
+	}
+	st, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("write layer: %w", err)
 	}
@@ -136,7 +142,7 @@ func WriteLayer(ctx context.Context, dir string, w io.Writer, opts LayerOptions)
 		return nil, err
 	}
 	tw := tar.NewWriter(io.MultiWriter(zw, diffID))
-	lw := &layerWriter{ctx: ctx, tw: tw, root: dir, prefix: prefix, epoch: opts.epoch(), links: map[inode]string{}}
+	lw := &layerWriter{ctx: ctx, tw: tw, root: root, prefix: prefix, epoch: opts.epoch(), links: map[inode]string{}}
 	werr := lw.write()
 	if werr == nil {
 		werr = tw.Close()

@@ -282,6 +282,20 @@ func TestLayerNoPrefix(t *testing.T) {
 	}
 }
 
+func TestLayerSymlinkedRoot(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	makeTree(t, real, treeVariant{mtime: testEpoch})
+	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	_, viaLink := layerBytes(t, filepath.Join(dir, "link"), LayerOptions{Prefix: "p"})
+	_, direct := layerBytes(t, real, LayerOptions{Prefix: "p"})
+	if *viaLink != *direct {
+		t.Errorf("through a symlink %+v, direct %+v", viaLink, direct)
+	}
+}
+
 func TestLayerEmptyDir(t *testing.T) {
 	b, info := layerBytes(t, t.TempDir(), LayerOptions{Prefix: "a/b"})
 	ents := readTar(t, bytes.NewReader(decompressed(t, b, info.MediaType)))

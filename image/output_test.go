@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -278,5 +279,34 @@ func TestRegistryRefusesPush(t *testing.T) {
 	ref, _ := name.ParseReference(host + "/ro/xml:1")
 	if _, err := remote.Head(ref); err == nil {
 		t.Error("image visible after a refused push")
+	}
+}
+
+// TestLayoutConcurrentWriters: writers to one layout serialise on its lock;
+// every tag lands.
+func TestLayoutConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "out")
+	img := testImage(t, nil)
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, err := Write(ctx, img, fmt.Sprintf("oci-layout:%s:t%d", dir, i))
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx := readIndex(t, dir)
+	tags := map[string]bool{}
+	for _, m := range idx.Manifests {
+		tags[m.Annotations[ocispec.AnnotationRefName]] = true
+	}
+	if len(idx.Manifests) != n || len(tags) != n {
+		t.Errorf("index has %d manifests, tags %v", len(idx.Manifests), tags)
 	}
 }
