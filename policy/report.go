@@ -173,17 +173,31 @@ func (r *Report) Text(w io.Writer) error {
 			ew.printf(")\n")
 		}
 	}
+	if len(r.Files) > 0 {
+		ew.printf("\n")
+	}
+	if ew.err != nil {
+		return ew.err
+	}
+	return r.Summary(w)
+}
+
+// Summary writes the violations, one per line, and a summary line: the
+// part of Text that says what is wrong.
+func (r *Report) Summary(w io.Writer) error {
+	ew := &errWriter{w: w}
 	if len(r.Violations) > 0 {
 		label := "violations"
 		if r.WarnOnly {
 			label = "warnings (warn-only)"
 		}
-		ew.printf("\n%s:\n", label)
+		ew.printf("%s:\n", label)
 		for _, v := range r.Violations {
 			ew.printf("%s\n", v)
 		}
+		ew.printf("\n")
 	}
-	ew.printf("\n%s: %d ELF files (%d files scanned, %d ignored), %d violation(s)", r.Root, len(r.Files), r.Scanned, r.Ignored, len(r.Violations))
+	ew.printf("%s: %d ELF files (%d files scanned, %d ignored), %d violation(s)", r.Root, len(r.Files), r.Scanned, r.Ignored, len(r.Violations))
 	if vs := formatVersions(r.MaxVersions); vs != "" {
 		ew.printf("; highest versions needed: %s", vs)
 	}

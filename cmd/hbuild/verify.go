@@ -17,6 +17,7 @@ func init() { addCommand(newVerifyCmd) }
 
 type verifyOptions struct {
 	JSON           bool
+	Brief          bool
 	Mode           string   // auto, root, part
 	Path           string   // run-time path of a part directory
 	Deps           []string // DIR=PATH
@@ -65,6 +66,7 @@ list of glibc libraries.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	f.BoolVar(&o.Brief, "brief", false, "print only the violations and a summary, not every file's libraries")
 	f.StringVar(&o.Mode, "mode", "auto", "how to check a directory: auto, root (a whole file system) or part")
 	f.StringVar(&o.Path, "path", "", "run-time path of a part directory (default: the directory)")
 	f.StringArrayVar(&o.Deps, "dep", nil, "a dependency part as DIR=PATH (repeatable)")
@@ -102,9 +104,12 @@ func runVerify(cmd *cobra.Command, target string, o *verifyOptions) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	if o.JSON {
+	switch {
+	case o.JSON:
 		err = r.JSON(out)
-	} else {
+	case o.Brief:
+		err = r.Summary(out)
+	default:
 		err = r.Text(out)
 	}
 	if err != nil {

@@ -71,6 +71,7 @@ func TestVerifyDir(t *testing.T) {
 		{"run-time path", []string{"verify", "--path", "/opt/hbuild/parts/hello", good}, 0, "/opt/hbuild/parts/hello/bin/hello"},
 		{"host libxml2", []string{"verify", bad}, 1, "declare a part that provides libxml2.so.2 and add its lib directory to RPATH"},
 		{"warn-only", []string{"verify", "--warn-only", bad}, 0, "warnings (warn-only)"},
+		{"brief", []string{"verify", "--brief", bad}, 1, "violations:\n" + bad + "/bin/xml: needs libxml2.so.2: not found"},
 		{"allowed", []string{"verify", "--allow-lib", "libxml2.so.*", bad}, 0, "libxml2.so.2 => - (allowed, via allow-libs)"},
 		{"ignored", []string{"verify", "--ignore", "bin", bad}, 0, "0 ELF files"},
 		{"max glibc", []string{"verify", "--max-glibc", "2.17", good}, 1, "above the policy maximum 2.17"},
