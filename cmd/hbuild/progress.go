@@ -70,14 +70,31 @@ func (r *renderer) Event(ev engine.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch ev.Kind {
+	case engine.EvStarted:
+		r.running[ev.Part] = &partState{name: ev.Part, started: time.Now(), step: "start"}
+	case engine.EvStep:
+		if s := r.running[ev.Part]; s != nil {
+			s.step = ev.Step
+		}
+	case engine.EvLog:
+		if s := r.running[ev.Part]; s != nil {
+			s.last = ev.Line
+		}
+	}
+	building := r.running[ev.Part] != nil
+	switch ev.Kind {
 	case engine.EvCached:
 		r.cached++
 	case engine.EvDone:
-		if _, ok := r.running[ev.Part]; ok {
+		if building {
 			r.built++
 		}
 	case engine.EvFailed:
 		r.failed++
+	}
+	switch ev.Kind {
+	case engine.EvDone, engine.EvFailed, engine.EvImage: // an assembled image is not a built part
+		delete(r.running, ev.Part)
 	}
 	switch r.mode {
 	case "json":
@@ -91,7 +108,7 @@ func (r *renderer) Event(ev engine.Event) {
 	case "plain":
 		r.plain(ev)
 	default:
-		r.tty(ev)
+		r.tty(ev, building)
 	}
 }
 
@@ -108,14 +125,12 @@ func (r *renderer) plain(ev engine.Event) {
 	case engine.EvCached:
 		fmt.Fprintf(r.w, "%7.1fs %s: cached (%s)\n", ts, ev.Part, short(ev.Key))
 	case engine.EvStarted:
-		r.running[ev.Part] = &partState{name: ev.Part, started: ev.Time}
 		fmt.Fprintf(r.w, "%7.1fs %s: building (%s)\n", ts, ev.Part, short(ev.Key))
 	case engine.EvStep:
 		fmt.Fprintf(r.w, "%7.1fs %s: %s\n", ts, ev.Part, ev.Step)
 	case engine.EvWarning:
 		fmt.Fprintf(r.w, "%7.1fs %s: warning: %s\n", ts, orAll(ev.Part), ev.Line)
 	case engine.EvDone:
-		delete(r.running, ev.Part)
 		fmt.Fprintf(r.w, "%7.1fs %s: done in %s\n", ts, ev.Part, ev.Duration.Round(time.Millisecond))
 	case engine.EvImage:
 		if ev.Output != "" {
@@ -124,7 +139,6 @@ func (r *renderer) plain(ev engine.Event) {
 			fmt.Fprintf(r.w, "%7.1fs %s: image %s\n", ts, ev.Part, ev.Digest)
 		}
 	case engine.EvFailed:
-		delete(r.running, ev.Part)
 		fmt.Fprintf(r.w, "%7.1fs %s: FAILED\n", ts, ev.Part)
 	}
 }
@@ -136,35 +150,24 @@ func orAll(p string) string {
 	return p
 }
 
-func (r *renderer) tty(ev engine.Event) {
+func (r *renderer) tty(ev engine.Event, building bool) {
 	var above []string // lines printed above the live block
 	switch ev.Kind {
-	case engine.EvStarted:
-		r.running[ev.Part] = &partState{name: ev.Part, started: ev.Time, step: "start"}
-	case engine.EvStep:
-		if s := r.running[ev.Part]; s != nil {
-			s.step = ev.Step
-		}
 	case engine.EvLog:
-		if s := r.running[ev.Part]; s != nil {
-			s.last = ev.Line
-		}
 		if r.verbose {
 			above = append(above, fmt.Sprintf("[%s] %s", ev.Part, ev.Line))
 		}
 	case engine.EvCached:
 		above = append(above, fmt.Sprintf("\x1b[2m%s: cached\x1b[0m", ev.Part))
 	case engine.EvDone:
-		if s := r.running[ev.Part]; s != nil {
+		if building {
 			above = append(above, fmt.Sprintf("\x1b[32m%s: built in %s\x1b[0m", ev.Part, ev.Duration.Round(100*time.Millisecond)))
 		}
-		delete(r.running, ev.Part)
 	case engine.EvImage:
 		above = append(above, fmt.Sprintf("%s: image %s %s", ev.Part, ev.Digest, ev.Output))
 	case engine.EvWarning:
 		above = append(above, fmt.Sprintf("\x1b[33m%s: warning: %s\x1b[0m", orAll(ev.Part), ev.Line))
 	case engine.EvFailed:
-		delete(r.running, ev.Part)
 		above = append(above, fmt.Sprintf("\x1b[31m%s: FAILED\x1b[0m", ev.Part))
 	}
 	if len(above) == 0 && ev.Kind == engine.EvLog && time.Since(r.last) < 100*time.Millisecond {
