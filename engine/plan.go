@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -242,7 +243,7 @@ again:
 		rname := strings.TrimSpace(o["recipe"])
 		r, err := recipes.Lookup(rname)
 		if err != nil {
-			return nil, fmt.Errorf("%s:recipe: %w", n, err)
+			return nil, withOrigin(prof, n, &recipes.OptionError{Part: n, Option: "recipe", Msg: err.Error()})
 		}
 		for k, v := range o {
 			o[k] = strings.ReplaceAll(v, recipes.LocationPlaceholder, locs[n])
@@ -259,7 +260,7 @@ again:
 			rctx.Read = readLocal
 		}
 		if pt.Build, err = r.Prepare(rctx, o); err != nil {
-			return nil, err
+			return nil, withOrigin(prof, n, err)
 		}
 		ds := map[string]bool{}
 		for _, d := range deps[n] {
@@ -724,4 +725,26 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// withOrigin prefixes a recipe's option error with the file and line that
+// set the option.
+func withOrigin(prof *profile.Profile, section string, err error) error {
+	var oe *recipes.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	opt := oe.Option
+	if opt == "" {
+		opt = "recipe"
+	}
+	v, ok := prof.Raw(section, opt)
+	if !ok || len(v.Origins) == 0 {
+		return err
+	}
+	o := v.Origins[len(v.Origins)-1]
+	if o.File == "" {
+		return err
+	}
+	return fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
 }
