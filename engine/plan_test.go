@@ -13,7 +13,7 @@ import (
 
 // writeProfile writes files (name -> content) into a new directory and
 // returns the path of the first one, hbuild.cfg.
-func writeProfile(t *testing.T, files map[string]string) string {
+func writeProfile(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {

@@ -19,7 +19,7 @@ import (
 
 // fakeEngine is an engine whose parts are "built" by fn instead of the
 // sandbox.
-func fakeEngine(t *testing.T, cacheDir string, jobs int, fn func(ctx context.Context, b *PartBuild) error) (*Engine, *eventLog) {
+func fakeEngine(t testing.TB, cacheDir string, jobs int, fn func(ctx context.Context, b *PartBuild) error) (*Engine, *eventLog) {
 	t.Helper()
 	ev := &eventLog{}
 	fake := func(context.Context) (*Base, error) { return &Base{Name: "fake", Digest: "sha256:fake"}, nil }
