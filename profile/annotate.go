@@ -32,8 +32,8 @@ func (p *Profile) Annotate(w io.Writer, sections []string, verbose bool) error {
 			writeKeyValue(bw, k, v.Raw)
 			if verbose {
 				bw.WriteString("\n")
-				for i := len(v.Origins) - 1; i >= 0; i-- {
-					o := v.Origins[i]
+				for x := v; x != nil; x = x.prev {
+					o := x.o
 					prefix := "IN"
 					switch o.Kind {
 					case KindDefault, KindComputed, KindCommandLine:
@@ -89,8 +89,8 @@ func writeKeyValue(w *bufio.Writer, key, value string) {
 // trailing run of += / -= steps and the step before it, oldest first.
 func terseSources(v *Value, base string) []string {
 	var out []string
-	for i := len(v.Origins) - 1; i >= 0; i-- {
-		o := v.Origins[i]
+	for x := v; x != nil; x = x.prev {
+		o := x.o
 		src := sourceForHuman(o.Source(), base)
 		var line string
 		switch o.Op {
@@ -182,7 +182,7 @@ func (p *Profile) AnnotateJSON(w io.Writer, sections []string) error {
 		}
 		m := make(map[string]AnnotatedValue, len(sec))
 		for k, v := range sec {
-			m[k] = AnnotatedValue{Value: v.Raw, Origins: v.Origins}
+			m[k] = AnnotatedValue{Value: v.Raw, Origins: v.history()}
 		}
 		out[sn] = m
 	}

@@ -1,14 +1,15 @@
 package profile
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/hbuild/hbuild/profile/internal/benchtree"
 )
 
 // BenchmarkLoad400 loads the generated tree of 400 files and about 3,000
-// sections (extends chains and diamonds, +=, macros, substitution) and
-// resolves every section. Goal: under 50 ms per load.
+// sections (extends chains and diamonds, +=, macros, substitution): what
+// `hbuild annotate` does. Goal: under 50 ms per load.
 func BenchmarkLoad400(b *testing.B) {
 	root, st, err := benchtree.Generate(b.TempDir(), benchtree.Default())
 	if err != nil {
@@ -23,6 +24,23 @@ func BenchmarkLoad400(b *testing.B) {
 		}
 		if len(p.Files()) != st.Files {
 			b.Fatalf("read %d files, want %d", len(p.Files()), st.Files)
+		}
+	}
+}
+
+// BenchmarkLoadResolve400 loads the same tree and substitutes every option
+// of every section (what planning a build needs).
+func BenchmarkLoadResolve400(b *testing.B) {
+	root, _, err := benchtree.Generate(b.TempDir(), benchtree.Default())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := Load(root, LoadOptions{IgnoreUserDefaults: true})
+		if err != nil {
+			b.Fatal(err)
 		}
 		for _, s := range p.SectionNames() {
 			if _, err := p.Resolve(s); err != nil {
@@ -54,9 +72,13 @@ func TestBenchTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := p.Get("c150-p3", "context")
-	if err != nil || v != "key location c150:location\nraw n 3" {
-		t.Fatalf("c150-p3:context = %q, %v", v, err)
+	v, err := p.Get("c150-p0", "context")
+	if err != nil || v != "key location c150:location\nraw n 0" {
+		t.Fatalf("c150-p0:context = %q, %v", v, err)
+	}
+	v, err = p.Get("c150-p3", "url")
+	if err != nil || v != "http://["+filepath.Dir(root)+"]:8003/" {
+		t.Fatalf("c150-p3:url = %q, %v", v, err)
 	}
 	refs, err := p.Refs("s00")
 	if err != nil || len(refs) == 0 {

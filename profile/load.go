@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -84,7 +85,6 @@ type loader struct {
 	stack    []frame
 	files    []string
 	seen     map[string]bool
-	globals  map[string]any
 	dlCache  string
 	offline  bool
 	strict   []*Error
@@ -92,13 +92,77 @@ type loader struct {
 	client   *http.Client
 	intern   map[string]string
 	downOnce map[string][]byte
+
+	// Local files are read and parsed ahead, in parallel, while the
+	// sequential merge proceeds.
+	preMu sync.Mutex
+	pre   map[string]*prefetched
+	preWG sync.WaitGroup
+	sem   chan struct{}
 }
 
+type prefetched struct {
+	done    chan struct{}
+	src     string
+	readErr error
+	pf      *parsedFile
+	err     error // parse error
+}
+
+var (
+	globalsOnce sync.Once
+	globals     map[string]any
+)
+
 func (l *loader) cond(expr string) (bool, error) {
-	if l.globals == nil {
-		l.globals = conditionGlobals()
+	globalsOnce.Do(func() { globals = conditionGlobals() })
+	return evalCondition(expr, globals)
+}
+
+// prefetch reads and parses a local file and, recursively, the local files
+// it extends, in the background.
+func (l *loader) prefetch(id string) {
+	l.preMu.Lock()
+	if _, ok := l.pre[id]; ok {
+		l.preMu.Unlock()
+		return
 	}
-	return evalCondition(expr, l.globals)
+	e := &prefetched{done: make(chan struct{})}
+	l.pre[id] = e
+	l.preMu.Unlock()
+	l.preWG.Add(1)
+	go func() {
+		defer l.preWG.Done()
+		l.sem <- struct{}{}
+		b, err := os.ReadFile(id)
+		var children []string
+		if err != nil {
+			e.readErr = unwrapPathError(err)
+		} else {
+			e.src = string(b)
+			e.pf, e.err = parseFile(id, e.src, l.cond)
+			if e.err == nil {
+				if bs, ok := e.pf.sections["buildout"]; ok {
+					if x, ok := bs.opts["extends"]; ok {
+						for _, n := range strings.FieldsFunc(x.value, isSpace) {
+							switch {
+							case isURL(n):
+							case filepath.IsAbs(n):
+								children = append(children, filepath.Clean(n))
+							default:
+								children = append(children, filepath.Join(filepath.Dir(id), n))
+							}
+						}
+					}
+				}
+			}
+		}
+		<-l.sem
+		close(e.done)
+		for _, c := range children {
+			l.prefetch(c)
+		}
+	}()
 }
 
 func (l *loader) str(s string) string {
@@ -115,6 +179,8 @@ func (l *loader) str(s string) string {
 // zc.buildout does at start-up. Errors are *Error.
 func Load(path string, opts LoadOptions) (*Profile, error) {
 	l := &loader{
+		pre:      map[string]*prefetched{},
+		sem:      make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		opts:     opts,
 		memo:     map[string]data{},
 		seen:     map[string]bool{},
@@ -201,7 +267,11 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	if isURL(root) {
 		base = root[:strings.LastIndexByte(root, '/')]
 	}
+	if !isURL(root) {
+		l.prefetch(root)
+	}
 	res, err := l.open(base, root, "", 0)
+	l.preWG.Wait()
 	if err != nil {
 		return nil, err
 	}
@@ -269,9 +339,9 @@ func cloneSection(s section) section {
 // lastFileOrigin returns the newest origin of v that names a file, or the
 // newest origin.
 func lastFileOrigin(v *Value) Origin {
-	for i := len(v.Origins) - 1; i >= 0; i-- {
-		if v.Origins[i].File != "" {
-			return v.Origins[i]
+	for x := v; x != nil; x = x.prev {
+		if x.o.File != "" {
+			return x.o
 		}
 	}
 	return v.last()
@@ -418,7 +488,21 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 	if d, ok := l.memo[id]; ok {
 		return d, nil
 	}
-	src, err := l.read(id)
+	var pf *parsedFile
+	var src string
+	var err error
+	l.preMu.Lock()
+	pe := l.pre[id]
+	l.preMu.Unlock()
+	if pe != nil && l.kind == KindFile {
+		<-pe.done
+		src, err, pf = pe.src, pe.readErr, pe.pf
+		if err == nil && pe.err != nil {
+			return nil, pe.err
+		}
+	} else {
+		src, err = l.read(id)
+	}
 	if err != nil {
 		if from == "" {
 			return nil, &Error{File: id, Msg: fmt.Sprintf("cannot read profile: %v", err)}
@@ -430,9 +514,10 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		l.seen[id] = true
 		l.files = append(l.files, id)
 	}
-	pf, err := parseFile(id, src, l.cond)
-	if err != nil {
-		return nil, err
+	if pf == nil {
+		if pf, err = parseFile(id, src, l.cond); err != nil {
+			return nil, err
+		}
 	}
 	root := len(l.stack) == 0
 	l.stack = append(l.stack, frame{id: id, from: from, line: line})
@@ -452,11 +537,19 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 	}
 	result := make(data, len(pf.sections))
 	kind := l.kind
+	nopts := 0
+	for _, ps := range pf.sections {
+		nopts += len(ps.opts)
+	}
+	slab := make([]Value, nopts) // one allocation for the file's values
 	for sname, ps := range pf.sections {
 		s := make(section, len(ps.opts)+1)
 		pbl := false
 		for k, o := range ps.opts {
-			s[l.str(k)] = newValue(o.value, Origin{File: id, Line: o.line, Kind: kind})
+			v := &slab[0]
+			slab = slab[1:]
+			*v = Value{Raw: o.value, o: Origin{File: id, Line: o.line, Kind: kind, Text: o.value}, n: 1}
+			s[l.str(k)] = v
 			if !pbl && strings.Contains(o.value, profileBaseRef) {
 				pbl = true
 			}
@@ -485,12 +578,21 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc := maps.Clone(first)
+		rest := make([]data, 0, len(names)-1)
+		size := len(first) + len(result)
 		for _, n := range names[1:] {
 			e, err := l.open(thisBase, n, id, extendsLine)
 			if err != nil {
 				return nil, err
 			}
+			rest = append(rest, e)
+			size += len(e)
+		}
+		acc := make(data, size)
+		for k, v := range first {
+			acc[k] = v
+		}
+		for _, e := range rest {
 			mergeData(acc, e, l.hook)
 		}
 		mergeData(acc, result, l.hook)

@@ -71,6 +71,11 @@ func (p *Profile) Has(section string) bool {
 // option is "<".
 func (p *Profile) Raw(section, option string) (*Value, bool) {
 	v, ok := p.annotated[section][option]
+	if ok {
+		p.mu.Lock()
+		v.materialize()
+		p.mu.Unlock()
+	}
 	return v, ok
 }
 
@@ -118,7 +123,7 @@ func (p *Profile) Expanded(section string) (map[string]*Value, error) {
 		if src, ok := st.inherited[k]; ok {
 			v = v.with(v.Raw, Origin{Kind: KindComputed, Op: OpMacro, Text: src})
 		}
-		out[k] = v
+		out[k] = &Value{Raw: v.Raw, Origins: v.history()}
 	}
 	return out, nil
 }
@@ -547,8 +552,8 @@ func (l *locator) errorf(format string, args ...any) error {
 // textOrigin is the newest origin of v that wrote text into a file (not a
 // macro inheritance step), or the newest origin.
 func textOrigin(v *Value) Origin {
-	for i := len(v.Origins) - 1; i >= 0; i-- {
-		if o := v.Origins[i]; o.File != "" && o.Op != OpMacro {
+	for x := v; x != nil; x = x.prev {
+		if o := x.o; o.File != "" && o.Op != OpMacro {
 			return o
 		}
 	}

@@ -31,6 +31,13 @@ const (
 type Value struct {
 	Raw     string
 	Origins []Origin
+
+	// While loading, the history is a chain (each step points to the value
+	// before it) so that += and overrides cost O(1); Origins is filled in
+	// for the values a Profile hands out.
+	o    Origin
+	prev *Value
+	n    int32
 }
 
 // Origin is one step of a value's history: where it happened (File and Line
@@ -80,14 +87,32 @@ func (o Origin) historyOp() string {
 
 func newValue(raw string, o Origin) *Value {
 	o.Text = raw
-	return &Value{Raw: raw, Origins: []Origin{o}}
+	return &Value{Raw: raw, o: o, n: 1}
 }
 
-func (v *Value) last() Origin { return v.Origins[len(v.Origins)-1] }
+func (v *Value) last() Origin { return v.o }
 
 // with returns v with one more history entry (v is not modified).
 func (v *Value) with(raw string, o Origin) *Value {
-	return &Value{Raw: raw, Origins: append(v.Origins[:len(v.Origins):len(v.Origins)], o)}
+	return &Value{Raw: raw, o: o, prev: v, n: v.n + 1}
+}
+
+// history returns the origins, oldest first.
+func (v *Value) history() []Origin {
+	out := make([]Origin, v.n)
+	i := int(v.n) - 1
+	for x := v; x != nil && i >= 0; x = x.prev {
+		out[i] = x.o
+		i--
+	}
+	return out
+}
+
+// materialize fills in Origins.
+func (v *Value) materialize() {
+	if v.Origins == nil {
+		v.Origins = v.history()
+	}
 }
 
 // add appends the lines of op (an operator value) to v.
@@ -125,7 +150,7 @@ func (v *Value) remove(op *Value) *Value {
 // and records an override unless v2's last step was an operator.
 func override(v1, v2 *Value) *Value {
 	if lo := v2.last().Op; lo == OpAdd || lo == OpRemove {
-		return &Value{Raw: v2.Raw, Origins: v1.Origins}
+		return &Value{Raw: v2.Raw, o: v1.o, prev: v1.prev, n: v1.n}
 	}
 	o := v2.last()
 	o.Op = OpOverride

@@ -156,8 +156,13 @@ func Generate(dir string, cfg Config) (string, Stats, error) {
 		fmt.Fprintf(&b, "\n[%s-env]\n<= base-env\nlist += %s\nextra = ${%s:location}\n", name, name, name)
 		fmt.Fprintf(&b, "\n[%s-macro]\nrecipe = slapos.recipe.template\nurl = ${%s-script:filename}\noutput = ${buildout:directory}/${:_buildout_section_name_}\ncontext =\n  key location %s:location\n", name, name, name)
 		stats.Sections += 3
+		// Macro users; like SlapOS, only a few add to an inherited value.
 		for k := 0; k < per-5; k++ {
-			fmt.Fprintf(&b, "\n[%s-p%d]\n<= %s-macro\ncontext +=\n  raw n %d\nport = %d\n", name, k, name, k, 8000+k)
+			fmt.Fprintf(&b, "\n[%s-p%d]\n<= %s-macro\n", name, k, name)
+			if k == 0 {
+				fmt.Fprintf(&b, "context +=\n  raw n %d\n", k)
+			}
+			fmt.Fprintf(&b, "port = %d\nurl = http://[${:host}]:${:port}/\nhost = ${buildout:directory}\n", 8000+k)
 			stats.Sections++
 		}
 		fmt.Fprintf(&b, "\n[gcc-env]\nflags += -I${%s:location}/include\n", name)
