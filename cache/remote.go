@@ -207,7 +207,7 @@ func OpenRemote(ref string, opts RemoteOptions) (*Remote, error) {
 		remote.WithTransport(tr),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: 3}),
-		remote.WithJobs(4),
+		remote.WithJobs(2 * opts.PullJobs), // blob downloads in flight: a config and a layer per pull
 	}
 	if r.puller, err = remote.NewPuller(ropts...); err != nil {
 		return nil, fmt.Errorf("remote cache: %w", err)
@@ -440,15 +440,24 @@ func (r *Remote) Pull(ctx context.Context, e *RemoteEntry, s *Store) (*Entry, er
 	if ent, err := s.Get(e.Key); err != nil || ent != nil {
 		return ent, err
 	}
-	meta, err := r.fetchMeta(ctx, e)
-	if err != nil {
-		return nil, err
-	}
 	p, err := s.Create(e.Key)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.fetchLayer(ctx, e, p.LayerPath()); err != nil {
+	// Fetch the layer while the metadata is fetched and checked; a bad
+	// entry stops it.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	layerDone := make(chan error, 1)
+	go func() { layerDone <- r.fetchLayer(lctx, e, p.LayerPath()) }()
+	meta, err := r.fetchMeta(ctx, e)
+	if err != nil {
+		cancel()
+		<-layerDone
+		p.Abort()
+		return nil, err
+	}
+	if err := <-layerDone; err != nil {
 		p.Abort()
 		return nil, err
 	}

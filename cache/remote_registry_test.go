@@ -46,7 +46,7 @@ func (r *realRegistry) blobFile(digest string) string {
 	return filepath.Join(r.storage, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,7 @@ func freePort(t *testing.T) int {
 // startRegistry starts docker-registry on a free loopback port and waits
 // until it answers. A port taken between choosing and binding makes the
 // registry exit; then another port is tried.
-func startRegistry(t *testing.T) *realRegistry {
+func startRegistry(t testing.TB) *realRegistry {
 	t.Helper()
 	bin := testutil.RequireTool(t, "docker-registry")
 	for attempt := 1; ; attempt++ {

@@ -45,7 +45,7 @@ var anonymous = authn.NewMultiKeychain()
 // builtPart makes a real local entry for part: a small tree (a file whose
 // content depends on seed, an executable, a symlink, a subdirectory) and
 // its layer, as the engine would.
-func builtPart(t *testing.T, s *Store, k, part, seed string, mutate func(*Meta)) *Entry {
+func builtPart(t testing.TB, s *Store, k, part, seed string, mutate func(*Meta)) *Entry {
 	t.Helper()
 	p, err := s.Create(k)
 	if err != nil {
@@ -96,7 +96,7 @@ func builtPart(t *testing.T, s *Store, k, part, seed string, mutate func(*Meta))
 	return e
 }
 
-func openStore(t *testing.T) *Store {
+func openStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir())
 	if err != nil {
@@ -141,7 +141,7 @@ func (m *memRegistry) reset() {
 	m.reqs = map[string]int{}
 }
 
-func openRemote(t *testing.T, host string, opts RemoteOptions) *Remote {
+func openRemote(t testing.TB, host string, opts RemoteOptions) *Remote {
 	t.Helper()
 	opts.Insecure = true
 	if opts.Keychain == nil {
@@ -154,7 +154,7 @@ func openRemote(t *testing.T, host string, opts RemoteOptions) *Remote {
 	return r
 }
 
-func mustPush(t *testing.T, r *Remote, e *Entry) {
+func mustPush(t testing.TB, r *Remote, e *Entry) {
 	t.Helper()
 	if err := r.Push(context.Background(), e.Key, e.LayerPath(), e.Meta); err != nil {
 		t.Fatalf("push %s: %v", e.Meta.Part, err)
