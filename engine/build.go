@@ -796,9 +796,6 @@ func strip(dest, mode string) error {
 		}
 		return nil
 	}
-	if mode == recipes.StripAuto {
-		return nil // cmmi-style: the steps enter the single directory
-	}
 	tmp := filepath.Join(dest, ".hbuild-strip")
 	if err := os.Rename(filepath.Join(dest, ents[0].Name()), tmp); err != nil {
 		return err

@@ -54,7 +54,9 @@ func sourceOption(ctx *Context, opts map[string]string, dest string, required bo
 	if err != nil {
 		return nil, err
 	}
-	strip := StripAuto
+	// cmmi does not strip by default; its steps enter a single top
+	// directory instead (the engine's working directory rule).
+	strip := StripFalse
 	if v := strings.TrimSpace(opts["strip-top-level-dir"]); v != "" {
 		b, err := ParseBool(v, false)
 		if err != nil {

@@ -90,7 +90,7 @@ func TestCMMISourcesAndSteps(t *testing.T) {
 		check func(t *testing.T, b *Build)
 	}{
 		{"url with md5", map[string]string{"url": "https://example.invalid/a.tar.gz", "md5sum": "0123456789ABCDEF0123456789abcdef"}, func(t *testing.T, b *Build) {
-			want := Source{Option: "url", URL: "https://example.invalid/a.tar.gz", Sums: []Checksum{{"md5", "0123456789abcdef0123456789abcdef"}}, Dest: SourceDir, Unpack: true, Strip: StripAuto}
+			want := Source{Option: "url", URL: "https://example.invalid/a.tar.gz", Sums: []Checksum{{"md5", "0123456789abcdef0123456789abcdef"}}, Dest: SourceDir, Unpack: true, Strip: StripFalse}
 			if !reflect.DeepEqual(b.Sources[0], want) {
 				t.Errorf("source %+v, want %+v", b.Sources[0], want)
 			}
