@@ -257,6 +257,7 @@ type object struct {
 	scanned bool // part of the checked tree: checked on its own too
 	from    string
 	tree    string
+	paths   *expandedPaths
 }
 
 // resolution is where one need was found, or why it is not allowed.
@@ -681,42 +682,69 @@ func (c *checker) resolve(name string, o *object, byName map[string]*object) res
 		}
 		return c.notFound(name, o, "")
 	}
-	var searched []string
-	search := func(dirs []string, via string) (resolution, bool) {
-		for _, d := range dirs {
-			if !path.IsAbs(d) {
+	for _, g := range c.searchOrder(o) {
+		for _, d := range g.dirs {
+			if !path.IsAbs(d) || !c.view.has(d, name) {
 				continue
 			}
-			searched = append(searched, d)
 			p := d + "/" + name
 			if d == "/" {
 				p = d + name
 			}
-			if r, ok := c.try(p, o.e, via); ok {
-				return r, true
+			if r, ok := c.try(p, o.e, g.via); ok {
+				return c.classify(name, r)
 			}
 		}
-		return resolution{}, false
 	}
+	var searched []string
+	for _, g := range c.searchOrder(o) {
+		for _, d := range g.dirs {
+			if path.IsAbs(d) {
+				searched = append(searched, d)
+			}
+		}
+	}
+	return c.notFound(name, o, strings.Join(searched, ":"))
+}
+
+// searchGroup is one step of the loader's search: directories and how
+// they were found.
+type searchGroup struct {
+	dirs []string
+	via  string
+}
+
+// searchOrder returns where ld.so looks for the needs of o: the DT_RPATH
+// of o and of the objects that loaded it (unless o has a DT_RUNPATH), o's
+// DT_RUNPATH, then the default directories (unless -z nodeflib).
+func (c *checker) searchOrder(o *object) []searchGroup {
+	var out []searchGroup
 	if !o.e.HasRunPath {
 		for l := o; l != nil; l = l.loader {
 			if l.e.HasRunPath || len(l.e.RPath) == 0 {
 				continue
 			}
-			if r, ok := search(c.expandAll(l.e.RPath, l), "RPATH"); ok {
-				return c.classify(name, r)
-			}
+			out = append(out, searchGroup{l.expanded(c).rpath, "RPATH"})
 		}
 	}
-	if r, ok := search(c.expandAll(o.e.RunPath, o), "RUNPATH"); ok {
-		return c.classify(name, r)
+	if len(o.e.RunPath) > 0 {
+		out = append(out, searchGroup{o.expanded(c).runpath, "RUNPATH"})
 	}
 	if !o.e.NoDefaultLib() {
-		if r, ok := search(c.defaultDirs(o.e), "default"); ok {
-			return c.classify(name, r)
-		}
+		out = append(out, searchGroup{c.defaultDirs(o.e), "default"})
 	}
-	return c.notFound(name, o, strings.Join(searched, ":"))
+	return out
+}
+
+// expandedPaths are an object's RPATH and RUNPATH with $ORIGIN and the
+// other tokens replaced, computed once per object.
+type expandedPaths struct{ rpath, runpath []string }
+
+func (o *object) expanded(c *checker) *expandedPaths {
+	if o.paths == nil {
+		o.paths = &expandedPaths{rpath: c.expandAll(o.e.RPath, o), runpath: c.expandAll(o.e.RunPath, o)}
+	}
+	return o.paths
 }
 
 func (c *checker) expandAll(entries []string, o *object) []string {

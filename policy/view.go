@@ -24,6 +24,7 @@ type view struct {
 	mounts []mount // longest path first
 	lstats sync.Map
 	found  sync.Map
+	dirs   sync.Map // host directory -> map[string]bool of its entries
 }
 
 type lstatResult struct {
@@ -171,4 +172,28 @@ func (v *view) walk(p string) (*located, error) {
 		return nil, r.err
 	}
 	return &located{real: cur, host: host, mode: r.mode}, nil
+}
+
+// has reports whether the run-time directory dir has an entry name, from a
+// listing read once per directory: most candidates of a search are not
+// there, and this answers without a system call.
+func (v *view) has(dir, name string) bool {
+	l, err := v.resolve(dir)
+	if err != nil || !l.mode.IsDir() || l.host == "" {
+		return false
+	}
+	if m, ok := v.dirs.Load(l.host); ok {
+		return m.(map[string]bool)[name]
+	}
+	var m map[string]bool
+	if f, err := os.Open(l.host); err == nil {
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		m = make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+	}
+	got, _ := v.dirs.LoadOrStore(l.host, m)
+	return got.(map[string]bool)[name]
 }
