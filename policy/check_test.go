@@ -166,6 +166,7 @@ func TestCheckPart(t *testing.T) {
 		}, nil, DefaultOptions(), want{ok: true, needed: "libdep.so.1", foundFrom: FromPart}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			part := filepath.Join(t.TempDir(), "app")
 			if err := os.MkdirAll(filepath.Join(part, "lib"), 0o755); err != nil {
 				t.Fatal(err)
