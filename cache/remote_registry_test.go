@@ -29,6 +29,7 @@ type realRegistry struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *bytes.Buffer
+	token   string // sent back in a header: proves that the answer is ours
 	once    sync.Once
 }
 
@@ -68,6 +69,7 @@ func startRegistry(t testing.TB) *realRegistry {
 			storage: t.TempDir(),
 			exited:  make(chan struct{}),
 			log:     &bytes.Buffer{},
+			token:   rkey(fmt.Sprint(time.Now().UnixNano(), attempt, os.Getpid()))[:32],
 		}
 		cfg := filepath.Join(t.TempDir(), "config.yml")
 		conf := fmt.Sprintf(`version: 0.1
@@ -85,7 +87,9 @@ storage:
       enabled: false
 http:
   addr: %s
-`, r.storage, r.host)
+  headers:
+    X-Hbuild-Test: [%s]
+`, r.storage, r.host, r.token)
 		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -106,8 +110,8 @@ http:
 	}
 }
 
-// ready polls /v2/ until the registry answers, it exits or the deadline
-// passes.
+// ready polls /v2/ until the registry answers with its token, it exits
+// or the deadline passes.
 func (r *realRegistry) ready(limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -120,7 +124,9 @@ func (r *realRegistry) ready(limit time.Duration) bool {
 		resp, err := client.Get("http://" + r.host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// Another process may hold the port we chose: only our own
+			// registry answers with our token.
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("X-Hbuild-Test") == r.token {
 				return true
 			}
 		}

@@ -903,3 +903,60 @@ func TestRemotePrefetch(t *testing.T) {
 		samePart(t, got, e)
 	}
 }
+
+// FuzzParseEntry feeds registry manifests (untrusted) to the entry parser,
+// with signature checks on: it must never panic, and what it accepts must
+// be a well-formed entry of the key it was asked for.
+func FuzzParseEntry(f *testing.F) {
+	k := newKeyF(f)
+	key := rkey("fuzz")
+	good := v1.Manifest{
+		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: ArtifactType,
+		Config:      v1.Descriptor{MediaType: ConfigMediaType, Size: 10, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}},
+		Layers:      []v1.Descriptor{{MediaType: image.MediaTypeGzip, Size: 20, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("b", 64)}}},
+		Annotations: map[string]string{AnnotationKey: key, AnnotationPart: "p", annotationCreated: "2026-01-02T03:04:05Z"},
+	}
+	signer := &Remote{opts: RemoteOptions{SignKey: k}}
+	signed := good
+	signed.Annotations = map[string]string{}
+	for a, v := range good.Annotations {
+		signed.Annotations[a] = v
+	}
+	signer.sign(&signed)
+	for _, m := range []v1.Manifest{good, signed} {
+		b, _ := json.Marshal(m)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"schemaVersion":2,"layers":[]}`))
+	f.Add([]byte(`null`))
+	r, err := OpenRemote("127.0.0.1:5000/c", RemoteOptions{SignKey: k, Keychain: anonymous})
+	if err != nil {
+		f.Fatal(err)
+	}
+	req, err := OpenRemote("127.0.0.1:5000/c", RemoteOptions{SignKey: k, RequireSigned: true, Keychain: anonymous})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, rr := range []*Remote{r, req} {
+			e, err := rr.parseEntry(key, "sha256:x", raw)
+			if err != nil {
+				continue
+			}
+			if e.Key != key || e.Config.MediaType != ConfigMediaType || (e.Layer.MediaType != image.MediaTypeGzip && e.Layer.MediaType != image.MediaTypeZstd) {
+				t.Fatalf("accepted a malformed entry: %+v", e)
+			}
+			if rr.opts.RequireSigned && e.Signer != KeyID(pubOf(k)) {
+				t.Fatalf("accepted an entry without a valid signature: %+v", e)
+			}
+		}
+	})
+}
+
+func newKeyF(f *testing.F) ed25519.PrivateKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return priv
+}
