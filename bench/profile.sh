@@ -28,29 +28,32 @@ echo "tree: ${info#* }"
 hbcmd="$hb -U -c $root annotate buildout:newest=false buildout:offline=true"
 bocmd="/usr/bin/buildout -U -N -o -c $root annotate"
 
-now() { date +%s%N; }
+# timed CMD... runs CMD (stdout to $out) and prints "wall cpu" in ms, cpu =
+# user + sys of the command: robust when the machine is busy.
+timed() {
+	local TIMEFORMAT='%R %U %S' t
+	t=$({ time "$@" >"$out" 2>>"$tmp/stderr"; } 2>&1)
+	echo "$t" | awk '{printf "%.1f %.1f\n", $1*1000, ($2+$3)*1000}'
+}
+stats() { sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f\n", a[1], a[int((NR+1)/2)]}'; }
 
 # hbuild: best and median of RUNS runs.
 runs=${RUNS:-20}
-times=()
-for _ in $(seq 3); do $hbcmd >/dev/null; done
-for _ in $(seq "$runs"); do
-	t0=$(now)
-	$hbcmd >"$tmp/hbuild.txt"
-	t1=$(now)
-	times+=($(((t1 - t0) / 1000)))
-done
-read -r hb_best hb_median < <(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%d %d\n", a[1], a[int((NR+1)/2)]}')
-printf 'hbuild annotate:     best %8.1f ms  median %8.1f ms  (%d runs)\n' \
-	"$(echo "$hb_best/1000" | bc -l)" "$(echo "$hb_median/1000" | bc -l)" "$runs"
+out=$tmp/hbuild.txt
+for _ in $(seq 3); do timed $hbcmd >/dev/null; done
+: >"$tmp/hb.times"
+for _ in $(seq "$runs"); do timed $hbcmd >>"$tmp/hb.times"; done
+read -r hb_wall_best hb_wall_med < <(awk '{print $1}' "$tmp/hb.times" | stats)
+read -r hb_cpu_best hb_cpu_med < <(awk '{print $2}' "$tmp/hb.times" | stats)
+printf 'hbuild annotate:      wall best %9.1f ms  median %9.1f ms | cpu best %9.1f ms  median %9.1f ms  (%d runs)\n' \
+	"$hb_wall_best" "$hb_wall_med" "$hb_cpu_best" "$hb_cpu_med" "$runs"
 
 if [ -z "${SKIP_BUILDOUT:-}" ]; then
-	t0=$(now)
-	(cd "$tmp/tree" && HOME=$tmp/home timeout "${BUILDOUT_TIMEOUT:-1800}" $bocmd >"$tmp/buildout.txt" 2>"$tmp/buildout.err")
-	t1=$(now)
-	bo_us=$(((t1 - t0) / 1000))
-	printf 'zc.buildout annotate:         %10.1f ms  (1 run)\n' "$(echo "$bo_us/1000" | bc -l)"
-	printf 'ratio (zc.buildout / hbuild median): %.0fx\n' "$(echo "$bo_us/$hb_median" | bc -l)"
+	out=$tmp/buildout.txt
+	read -r bo_wall bo_cpu < <(cd "$tmp/tree" && HOME=$tmp/home timed timeout "${BUILDOUT_TIMEOUT:-3600}" $bocmd)
+	printf 'zc.buildout annotate: wall      %9.1f ms                  | cpu      %9.1f ms  (1 run)\n' "$bo_wall" "$bo_cpu"
+	printf 'ratio zc.buildout / hbuild (median): wall %.0fx, cpu %.0fx\n' \
+		"$(echo "$bo_wall/$hb_wall_med" | bc -l)" "$(echo "$bo_cpu/$hb_cpu_med" | bc -l)"
 	# Same output, except the Python executable and buildout's log line.
 	strip() { grep -v '^Creating directory' "$1" | grep -v -A1 '^executable=' ; }
 	if diff <(strip "$tmp/buildout.txt") <(strip "$tmp/hbuild.txt") >"$tmp/diff"; then
@@ -61,6 +64,7 @@ if [ -z "${SKIP_BUILDOUT:-}" ]; then
 		exit 1
 	fi
 fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 
 echo "Go benchmarks (BenchmarkLoad400: Load; BenchmarkLoadResolve400: Load + substitute every section):"
 go test -run '^$' -bench 'BenchmarkLoad(Resolve)?400' -benchtime "${BENCHTIME:-20x}" -count "${COUNT:-3}" ./profile/ | grep -E '^Benchmark'

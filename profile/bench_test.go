@@ -2,7 +2,9 @@ package profile
 
 import (
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hbuild/hbuild/profile/internal/benchtree"
 )
@@ -17,6 +19,7 @@ func BenchmarkLoad400(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		p, err := Load(root, LoadOptions{IgnoreUserDefaults: true})
 		if err != nil {
@@ -26,6 +29,21 @@ func BenchmarkLoad400(b *testing.B) {
 			b.Fatalf("read %d files, want %d", len(p.Files()), st.Files)
 		}
 	}
+	reportCPU(b, cpu0)
+}
+
+// cpuTime is the process's user + system CPU time: unlike wall time it
+// does not grow when other processes compete for the CPUs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkLoadResolve400 loads the same tree and substitutes every option
@@ -37,6 +55,7 @@ func BenchmarkLoadResolve400(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		p, err := Load(root, LoadOptions{IgnoreUserDefaults: true})
 		if err != nil {
@@ -48,6 +67,7 @@ func BenchmarkLoadResolve400(b *testing.B) {
 			}
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // TestBenchTree checks that the benchmark tree loads, resolves and has
