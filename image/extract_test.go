@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hbuild/hbuild/internal/testutil"
 )
 
 // rawLayer makes a gzip layer of hand-written tar entries (hostile ones
@@ -207,5 +208,28 @@ func TestExtractRoundTrip(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "opt/p/bin/private"))
 	if err != nil || fi.Mode().Perm() != 0o755 || !fi.ModTime().Equal(DefaultEpoch) {
 		t.Errorf("bin/private: %v %v", fi, err)
+	}
+}
+
+// TestExtractRootless: without root, Extract skips device nodes and keeps
+// the user's ownership instead of failing.
+func TestExtractRootless(t *testing.T) {
+	testutil.RequireNonRoot(t)
+	l := rawLayer(t,
+		dirEntry("dev/"),
+		&tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Devmajor: 1, Devminor: 3, Mode: 0o666},
+		&tar.Header{Typeflag: tar.TypeReg, Name: "etc/owned", Linkname: "x", Uid: 1000, Gid: 1000},
+	)
+	img, err := Assemble(nil, []v1.Layer{l}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := Extract(img, dir); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(listTree(t, dir), " ")
+	if got != "dev:d etc/owned:f:x etc:d" {
+		t.Errorf("tree %s", got)
 	}
 }
