@@ -45,6 +45,12 @@ type Fetcher struct {
 	// server did not say.
 	Progress func(url string, done, total int64)
 
+	// Shared, when set, is consulted after find-links and before the URL
+	// (also when Offline); verified downloads are pushed to it unless
+	// NoPush.
+	Shared SharedCache
+	NoPush bool
+
 	// GitDir holds the bare git mirrors (default: "git" beside the CAS
 	// directory, i.e. <cache>/git).
 	GitDir string
@@ -59,8 +65,11 @@ type Fetched struct {
 	Name   string // basename of the URL, for picking the archive format
 	Size   int64
 	// From says where the bytes came from: "cache", a find-links entry
-	// plus the file name, or the URL.
+	// plus the file name, SharedFrom, or the URL.
 	From string
+	// Warnings are problems that did not fail the fetch (a failed push to
+	// the shared cache).
+	Warnings []string
 }
 
 // UnpinnedError refuses a source that has no checksum.
@@ -180,12 +189,24 @@ func (f *Fetcher) Fetch(ctx context.Context, rawurl string, sums []Checksum) (*F
 		}
 		fd, err := f.fetchFrom(ctx, cand, sums, src)
 		if err == nil {
-			return fd, nil
+			return f.pushed(ctx, fd, sums), nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		tried = append(tried, err)
+	}
+	if f.Shared != nil && len(sums) > 0 && src.local == "" {
+		fd, err := f.fromShared(ctx, src, sums)
+		if fd != nil {
+			return fd, nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			tried = append(tried, err)
+		}
 	}
 	switch {
 	case src.local != "":
@@ -195,7 +216,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawurl string, sums []Checksum) (*F
 	}
 	fd, err := f.fetchFrom(ctx, src, sums, src)
 	if err == nil {
-		return fd, nil
+		if src.local != "" {
+			return fd, nil // local files are the profile's own
+		}
+		return f.pushed(ctx, fd, sums), nil
 	}
 	var mm *MismatchError
 	var hna *HostNotAllowedError
@@ -209,6 +233,23 @@ func (f *Fetcher) Fetch(ctx context.Context, rawurl string, sums []Checksum) (*F
 		return nil, fmt.Errorf("fetch %s: %w", src.display, err)
 	}
 	return nil, &NotFoundError{URL: src.display, Tried: append(tried, err)}
+}
+
+// pushed pushes a pinned download to the shared cache.
+func (f *Fetcher) pushed(ctx context.Context, fd *Fetched, sums []Checksum) *Fetched {
+	if len(sums) == 0 {
+		return fd
+	}
+	keys := []string{"sha256:" + fd.SHA256}
+	for _, c := range sums {
+		if c.Algo != "sha256" {
+			keys = append(keys, c.String())
+		}
+	}
+	if w := f.push(ctx, keys, fd.Path, fd.SHA256); w != "" {
+		fd.Warnings = append(fd.Warnings, w)
+	}
+	return fd
 }
 
 // location is a place to read a source from: a local file or a URL.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,9 +51,11 @@ type GitFetched struct {
 	// describe form, an abbreviation or, with AllowUnpinned, a branch):
 	// the caller should tell the user to pin Commit.
 	Pinned bool
-	// From says where the commit came from: "cache", "mirror" or the
-	// repository (without credentials).
+	// From says where the commit came from: "cache", "mirror",
+	// SharedFrom or the repository (without credentials).
 	From string
+	// Warnings are problems that did not fail the fetch.
+	Warnings []string
 }
 
 // GitUnpinnedError refuses a branch or tag where a commit is required.
@@ -131,12 +134,27 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 	}
 
 	var commit, from string
+	var warnings []string
 	switch {
 	case pinned:
 		commit, from = rev, "mirror"
+		if !m.hasCommit(ctx, rev) && f.Shared != nil {
+			g, err := f.gitFromShared(ctx, rev)
+			if err != nil && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if g != nil {
+				g.Pinned = true
+				return g, nil
+			}
+			if err != nil {
+				// A failed or corrupt shared copy: on to the repository.
+				warnings = append(warnings, err.Error())
+			}
+		}
 		if !m.hasCommit(ctx, rev) {
 			if f.Offline {
-				return nil, fmt.Errorf("git %s: offline and commit %s is not in the cache", display, rev)
+				return nil, fmt.Errorf("git %s: offline and commit %s is not in the cache%s", display, rev, strings.Join(append([]string{""}, warnings...), "; "))
 			}
 			from = display
 			// Shallow fetch of exactly the commit; servers that refuse
@@ -183,6 +201,10 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 	}
 	g.Pinned = pinned
 	g.From = from
+	g.Warnings = warnings
+	if w := f.push(ctx, []string{"git:" + commit}, g.Path, g.SHA256); w != "" {
+		g.Warnings = append(g.Warnings, w)
+	}
 	return g, nil
 }
 
@@ -253,7 +275,7 @@ func archiveTree(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if t := h.PAXRecords["hbuild.git.tree"]; t != "" {
+	if t := h.PAXRecords[paxTree]; t != "" {
 		return t, nil
 	}
 	return "", errors.New("not a git export")
@@ -425,7 +447,7 @@ func (m *gitMirror) export(ctx context.Context, c *CAS, commit string) (*GitFetc
 		return nil, err
 	}
 	defer w.abort()
-	if err := m.writeTar(ctx, w, commit, tree, mtime, entries); err != nil {
+	if err := m.writeTar(ctx, w, commit, raw, tree, mtime, entries); err != nil {
 		return nil, fmt.Errorf("git %s: export %s: %w", display, commit, err)
 	}
 	size := w.n
@@ -463,7 +485,7 @@ func parseCommit(raw []byte) (tree string, mtime time.Time, err error) {
 	return tree, mtime, nil
 }
 
-func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit, tree string, mtime time.Time, entries []treeEntry) error {
+func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, commitObj []byte, tree string, mtime time.Time, entries []treeEntry) error {
 	newObjHash := sha1.New
 	if len(tree) == 64 {
 		newObjHash = sha256.New
@@ -499,9 +521,11 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit, tree stri
 		h.Format = tar.FormatPAX
 		return tw.WriteHeader(h)
 	}
-	// The global header says what this is, as git archive's does.
+	// The global header says what this is, as git archive's does, and
+	// carries the commit object so that the archive alone can be checked
+	// against the commit hash (see verifyGitArchive).
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", Format: tar.FormatPAX,
-		PAXRecords: map[string]string{"comment": commit, "hbuild.git.tree": tree}}); err != nil {
+		PAXRecords: map[string]string{"comment": commit, paxTree: tree, paxCommit: base64.StdEncoding.EncodeToString(commitObj)}}); err != nil {
 		return err
 	}
 	trees := map[string][]gitTreeEnt{"": nil}
@@ -537,7 +561,8 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit, tree stri
 		trees[dirOf(e.path)] = append(trees[dirOf(e.path)], gitTreeEnt{mode: e.mode, name: path.Base(e.path), id: id})
 		switch e.typ {
 		case "commit": // a submodule: an empty directory, as git archive does
-			if err := hdr(&tar.Header{Typeflag: tar.TypeDir, Name: e.path + "/", Mode: 0o755}); err != nil {
+			if err := hdr(&tar.Header{Typeflag: tar.TypeDir, Name: e.path + "/", Mode: 0o755,
+				PAXRecords: map[string]string{paxGitlink: e.hash}}); err != nil {
 				return err
 			}
 			continue
@@ -600,6 +625,99 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit, tree stri
 		return fmt.Errorf("exported content has tree %s, commit %s says %s", got, commit, tree)
 	}
 	return nil
+}
+
+// PAX records of an export.
+const (
+	paxTree    = "hbuild.git.tree"
+	paxCommit  = "hbuild.git.commit"  // base64 of the raw commit object
+	paxGitlink = "hbuild.git.gitlink" // on a submodule's directory: its commit
+)
+
+// verifyGitArchive checks that an export (from a shared cache, say) is
+// exactly the tree of commit: the commit object it carries must hash to
+// commit, and its entries must rebuild that object's tree. It returns the
+// tree hash.
+func verifyGitArchive(r io.Reader, commit string) (string, error) {
+	tr := tar.NewReader(r)
+	h, err := tr.Next()
+	if err != nil {
+		return "", fmt.Errorf("read git export: %w", err)
+	}
+	obj, err := base64.StdEncoding.DecodeString(h.PAXRecords[paxCommit])
+	if h.Typeflag != tar.TypeXGlobalHeader || err != nil || len(obj) == 0 {
+		return "", errors.New("not a git export: no commit object")
+	}
+	newObjHash := sha1.New
+	if len(commit) == 64 {
+		newObjHash = sha256.New
+	}
+	oh := newObjHash()
+	fmt.Fprintf(oh, "commit %d\x00", len(obj))
+	oh.Write(obj)
+	if got := hex.EncodeToString(oh.Sum(nil)); got != commit {
+		return "", fmt.Errorf("git export: commit object hashes to %s, want %s", got, commit)
+	}
+	tree, _, err := parseCommit(obj)
+	if err != nil {
+		return "", fmt.Errorf("git export: %w", err)
+	}
+	trees := map[string][]gitTreeEnt{"": nil}
+	dirOf := func(p string) string {
+		if d := path.Dir(p); d != "." {
+			return d
+		}
+		return ""
+	}
+	add := func(name, mode string, id []byte) {
+		trees[dirOf(name)] = append(trees[dirOf(name)], gitTreeEnt{mode: mode, name: path.Base(name), id: id})
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("read git export: %w", err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if gl := h.PAXRecords[paxGitlink]; gl != "" {
+				id, err := hex.DecodeString(gl)
+				if err != nil {
+					return "", fmt.Errorf("git export: bad gitlink %q", gl)
+				}
+				add(name, "160000", id)
+				continue
+			}
+			if _, ok := trees[name]; !ok {
+				trees[name] = nil
+			}
+		case tar.TypeReg, tar.TypeSymlink:
+			bh := newObjHash()
+			mode := "100644"
+			if h.Typeflag == tar.TypeSymlink {
+				mode = "120000"
+				fmt.Fprintf(bh, "blob %d\x00%s", len(h.Linkname), h.Linkname)
+			} else {
+				if h.Mode&0o111 != 0 {
+					mode = "100755"
+				}
+				fmt.Fprintf(bh, "blob %d\x00", h.Size)
+				if _, err := io.Copy(bh, tr); err != nil {
+					return "", fmt.Errorf("read git export: %w", err)
+				}
+			}
+			add(name, mode, bh.Sum(nil))
+		default:
+			return "", fmt.Errorf("git export: unexpected entry %s", h.Name)
+		}
+	}
+	if got := treeHash(trees, newObjHash); got != tree {
+		return "", fmt.Errorf("git export: content has tree %s, commit %s says %s", got, commit, tree)
+	}
+	return tree, nil
 }
 
 // gitTreeEnt is an entry of a tree object being rebuilt.
