@@ -117,7 +117,7 @@ func (e *RemoteEntry) Size() int64 { return e.Config.Size + e.Layer.Size }
 // the part concerned is built locally instead.
 type Warning struct {
 	Key string // part key; "" for the registry as a whole (unreachable, refused)
-	Op  string // "lookup", "pull", "push", "list" or "delete"
+	Op  string // "lookup", "pull" or "list"
 	Err error
 }
 
@@ -557,6 +557,15 @@ func (e *readErr) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// FetchMeta returns an entry's metadata (for hbuild cache inspect
+// --remote), checked like Pull checks it.
+func (r *Remote) FetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	return r.fetchMeta(ctx, e)
 }
 
 func (r *Remote) fetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {

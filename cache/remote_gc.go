@@ -100,8 +100,13 @@ type RemoteGCOptions struct {
 	// MaxBytes removes the oldest entries until the rest take at most this
 	// many bytes; 0 = no size limit.
 	MaxBytes int64
-	DryRun   bool
-	Now      time.Time // zero = time.Now()
+	// Parts removes the entries of these part names (hbuild cache prune
+	// --remote PART...).
+	Parts []string
+	// All removes every entry.
+	All    bool
+	DryRun bool
+	Now    time.Time // zero = time.Now()
 }
 
 // RemoteGC removes entries as opts select and says which (by key, sorted)
@@ -128,7 +133,14 @@ func (r *Remote) RemoteGC(ctx context.Context, opts RemoteGCOptions) (*GCReport,
 		total += e.Size()
 	}
 	drop := map[string]bool{}
+	parts := map[string]bool{}
+	for _, p := range opts.Parts {
+		parts[p] = true
+	}
 	for _, e := range ents {
+		if opts.All || parts[e.Part] {
+			drop[e.Key] = true
+		}
 		if opts.Keep != nil && !opts.Keep[e.Key] {
 			drop[e.Key] = true
 		}

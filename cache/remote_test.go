@@ -277,6 +277,11 @@ func TestRemoteRoundTrip(t *testing.T) {
 		}
 	}
 
+	m, err := r.FetchMeta(ctx, found[built[1].Key])
+	if err != nil || m.Key != built[1].Key || m.Part != "libxml2" || m.Duration != 12.5 || string(m.Policy) != `{"ok":true}` {
+		t.Fatalf("metadata: %+v %v", m, err)
+	}
+
 	b := openStore(t)
 	pulled, ws := r.PullAll(ctx, found, b)
 	if len(ws) != 0 {
@@ -809,6 +814,18 @@ func TestRemoteListDeleteGC(t *testing.T) {
 	// Deleting what is not there is fine.
 	if err := r.Delete(ctx, rkey("c")); err != nil {
 		t.Fatal(err)
+	}
+	// prune by part name, and everything.
+	rep, _, err = r.RemoteGC(ctx, RemoteGCOptions{Parts: []string{"b", "zz"}, DryRun: true})
+	if err != nil || strings.Join(rep.Entries, ",") != rkey("b") {
+		t.Fatalf("prune b: %+v %v", rep, err)
+	}
+	rep, _, err = r.RemoteGC(ctx, RemoteGCOptions{All: true, DryRun: true})
+	if err != nil || len(rep.Entries) != 2 {
+		t.Fatalf("prune all: %+v %v", rep, err)
+	}
+	if rep, _, err := r.RemoteGC(ctx, RemoteGCOptions{}); err != nil || len(rep.Entries) != 0 {
+		t.Fatalf("gc without criteria removed %+v %v", rep, err)
 	}
 
 	// prune by size keeps the newest that fit (same push second: by key);
