@@ -3,8 +3,9 @@
 # mmdebstrap, side by side, from the very same .deb files, and prints the
 # ratio. hbuild: `hbuild rootfs build --offline` of a locked base whose debs
 # are in the download cache (the base itself is removed before each run).
-# mmdebstrap: --variant=custom with the same package list from a local flat
-# file:// repository holding exactly the locked debs (no network either).
+# mmdebstrap: --variant=custom with the same package list (and base-passwd,
+# which its dpkg run needs) from a local flat file:// repository holding
+# exactly those debs (no network either), into a directory.
 #
 #   bash bench/rootfs.sh            # RUNS=5 by default
 set -euo pipefail
@@ -30,7 +31,12 @@ lock=$work/toolchain.lock
 "$hb" --cache-dir "$cache" rootfs lock toolchain --lock "$lock" >/dev/null
 "$hb" --cache-dir "$cache" rootfs build toolchain --lock "$lock" >/dev/null 2>&1
 
-# A flat repository of exactly the locked debs for mmdebstrap.
+# A flat repository of the same debs for mmdebstrap, plus base-passwd:
+# dpkg runs base-files' maintainer script, which needs the users and groups
+# that base-passwd makes (hbuild writes /etc/passwd and /etc/group itself).
+request=$(awk '$1=="request"{$1=""; print}' "$lock")
+printf '[buildout]\nparts =\n\n[mm]\nrecipe = debian-rootfs\npackages = %s base-passwd\nlock = mm.lock\n' "$request" >"$work/mm.cfg"
+"$hb" -c "$work/mm.cfg" --cache-dir "$cache" rootfs build mm >/dev/null 2>&1
 repo=$work/repo
 mkdir -p "$repo"
 pkgs=()
@@ -38,12 +44,12 @@ while read -r name version arch size sha file; do
 	case "$name" in '#'*|arch|suites|request|'') continue ;; esac
 	ln "$cache/blobs/sha256/$sha" "$repo/$(basename "$file")"
 	pkgs+=("$name")
-done <"$lock"
+done <"$work/mm.lock"
 (cd "$repo" && dpkg-scanpackages -m . >Packages 2>/dev/null)
 include=$(IFS=,; echo "${pkgs[*]}")
 suite=$(awk '$1=="suites"{print $2}' "$lock")
 
-echo "toolchain base: ${#pkgs[@]} packages, $(du -sh "$repo" | cut -f1) of debs; $(nproc) CPUs"
+echo "toolchain base: $(grep -c ' pool/' "$lock") packages (mmdebstrap: ${#pkgs[@]}), $(du -sh "$repo" | cut -f1) of debs; $(nproc) CPUs"
 hyperfine --runs "$runs" --export-json "$work/result.json" \
 	--prepare "rm -rf '$cache/bases'" \
 	-n hbuild "'$hb' --cache-dir '$cache' rootfs build toolchain --offline --lock '$lock'" \
