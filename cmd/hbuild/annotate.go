@@ -9,7 +9,7 @@ import (
 func init() { addCommand(newAnnotateCmd) }
 
 func newAnnotateCmd() *cobra.Command {
-	var asJSON, history bool
+	var asJSON, history, strict bool
 	cmd := &cobra.Command{
 		Use:   "annotate [SECTION...] [section:option=value...]",
 		Short: "Show the merged profile and where every value came from",
@@ -38,7 +38,7 @@ Example:
 					sections = append(sections, a)
 				}
 			}
-			p, err := profileFromArgs(overrides)
+			p, err := loadProfileStrict(overrides, strict)
 			if err != nil {
 				return err
 			}
@@ -50,5 +50,6 @@ Example:
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: raw values and every origin")
 	cmd.Flags().BoolVar(&history, "history", false, "print every step of each value's history")
+	cmd.Flags().BoolVar(&strict, "strict", false, "reject what zc.buildout silently accepts (-= on a missing option, unresolved +=/-=)")
 	return cmd
 }

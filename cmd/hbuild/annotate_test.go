@@ -99,6 +99,15 @@ func TestQueryErrors(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "buildout.cfg:3:") {
 		t.Fatalf("syntax error: exit %d, %v", exitCode(err), err)
 	}
+	minus := writeTestProfile(t, map[string]string{"base.cfg": "[s]\nx = 1\n",
+		"buildout.cfg": "[buildout]\nextends = base.cfg\nparts =\n[s]\ny -= a\n"})
+	if out, err := runProfileCmd(t, "-U", "-c", minus, "query", "s:y"); err != nil || out != "\n" {
+		t.Fatalf("-= on a missing option: %q, %v (zc.buildout accepts it)", out, err)
+	}
+	_, err = runProfileCmd(t, "-U", "-c", minus, "query", "--strict", "s:y")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "buildout.cfg:5:") {
+		t.Fatalf("--strict -= on a missing option: exit %d, %v", exitCode(err), err)
+	}
 	_, err = runProfileCmd(t, "-U", "-c", cfg, "query")
 	if exitCode(err) != 2 {
 		t.Fatalf("query without argument: exit %d, %v", exitCode(err), err)

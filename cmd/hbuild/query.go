@@ -12,7 +12,8 @@ import (
 func init() { addCommand(newQueryCmd) }
 
 func newQueryCmd() *cobra.Command {
-	return &cobra.Command{
+	var strict bool
+	cmd := &cobra.Command{
 		Use:   "query [SECTION:]OPTION [section:option=value...]",
 		Short: "Print the fully substituted value of an option",
 		Long: `query loads the profile (with its extends, the user defaults file and the
@@ -48,7 +49,7 @@ Example:
 				}
 				section, option = s, o
 			}
-			p, err := profileFromArgs(overrides)
+			p, err := loadProfileStrict(overrides, strict)
 			if err != nil {
 				return err
 			}
@@ -60,11 +61,18 @@ Example:
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "reject what zc.buildout silently accepts (-= on a missing option, unresolved +=/-=)")
+	return cmd
 }
 
 // profileFromArgs loads the profile named by the global flags, with the
 // global overrides plus extra ones (trailing section:option=value args).
 func profileFromArgs(extra []string) (*profile.Profile, error) {
+	return loadProfileStrict(extra, false)
+}
+
+// loadProfileStrict is profileFromArgs with profile.LoadOptions.Strict.
+func loadProfileStrict(extra []string, strict bool) (*profile.Profile, error) {
 	path, err := profilePath()
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -72,6 +80,7 @@ func profileFromArgs(extra []string) (*profile.Profile, error) {
 	opts := profile.LoadOptions{
 		Overrides:          append(append([]string(nil), global.Overrides...), extra...),
 		IgnoreUserDefaults: global.IgnoreUserDefaults,
+		Strict:             strict,
 	}
 	if dir, err := cacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "extends")
