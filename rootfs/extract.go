@@ -92,10 +92,7 @@ func (t *tree) dir(p string) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(h, 0o755); err != nil {
-		// A file where a directory must be: replace it, as dpkg would
-		// refuse to mix them and we prefer the directory.
-		var pe *fs.PathError
-		if errors.As(err, &pe) && errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
 			return "", fmt.Errorf("create directory %s: a file is in the way", p)
 		}
 		return "", err

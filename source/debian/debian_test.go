@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/hbuild/hbuild/source/debian"
@@ -359,4 +361,34 @@ func FuzzReadParagraphs(f *testing.F) {
 		_, _ = debian.ParsePackages(bytes.NewReader(data), "fuzz")
 		_ = debian.ReadParagraphs(bytes.NewReader(data), nil, func(debian.Paragraph, int) error { return nil })
 	})
+}
+
+func TestValidUntil(t *testing.T) {
+	key, err := debiantest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed bytes.Buffer
+	w, err := clearsign.Encode(&signed, key.PrivateKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Suite: stable\nValid-Until: Sat, 01 Jan 2000 00:00:00 UTC\nSHA256:\n "+strings.Repeat("0", 64)+" 0 main/binary-amd64/Packages\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr := filepath.Join(t.TempDir(), "k.gpg")
+	if err := debiantest.WriteKeyring(key, kr); err != nil {
+		t.Fatal(err)
+	}
+	el, err := debian.LoadKeyring(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := debian.VerifyRelease(signed.Bytes(), el, time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatalf("valid release: %v", err)
+	}
+	if _, err := debian.VerifyRelease(signed.Bytes(), el, time.Now()); err == nil || !strings.Contains(err.Error(), "Valid-Until") {
+		t.Fatalf("expired release: %v", err)
+	}
 }

@@ -70,7 +70,7 @@ type sourcePin struct {
 	Size                           int64
 }
 
-func pinPath(cacheDir, mirror, name, ver string) string {
+func pinPath(cacheDir, name, ver string) string {
 	return filepath.Join(cacheDir, "debian", "sources", strings.NewReplacer("/", "_", ":", "_").Replace(name+"_"+ver)+".json")
 }
 
@@ -93,7 +93,7 @@ func FetchUpstream(ctx context.Context, opts Options, name, ver string) (*Upstre
 		return nil, errors.New("debian: Options.CacheDir is required")
 	}
 	if ver != "" {
-		if data, err := os.ReadFile(pinPath(opts.CacheDir, opts.Mirror, name, ver)); err == nil {
+		if data, err := os.ReadFile(pinPath(opts.CacheDir, name, ver)); err == nil {
 			var pin sourcePin
 			if json.Unmarshal(data, &pin) == nil && haveBlob(opts.CacheDir, pin.SHA256, pin.Size) {
 				return &Upstream{Path: blobPath(opts.CacheDir, pin.SHA256), Name: pin.Name, SHA256: pin.SHA256, Size: pin.Size, Package: pin.Package, Version: pin.Version}, nil
@@ -175,14 +175,18 @@ func FetchUpstream(ctx context.Context, opts Options, name, ver string) (*Upstre
 	if err != nil {
 		return nil, err
 	}
+	text, err := stripClearsign(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("fetch source %s: read %s: %w", name, dscFile.Name, err)
+	}
 	var dsc Paragraph
-	err = ReadParagraphs(stripClearsign(f), nil, func(p Paragraph, _ int) error {
+	err = ReadParagraphs(text, nil, func(p Paragraph, _ int) error {
 		if dsc == nil {
 			dsc = p
 		}
 		return nil
 	})
-	f.Close()
 	if err != nil || dsc == nil {
 		return nil, fmt.Errorf("fetch source %s: parse %s: %v", name, dscFile.Name, err)
 	}
@@ -207,7 +211,7 @@ func FetchUpstream(ctx context.Context, opts Options, name, ver string) (*Upstre
 	}
 	u := &Upstream{Path: p, Name: up.Name, SHA256: up.SHA256, Size: up.Size, Package: name, Version: best["Version"]}
 	if data, err := json.Marshal(sourcePin{Package: name, Version: u.Version, Name: u.Name, SHA256: u.SHA256, Size: u.Size}); err == nil {
-		pp := pinPath(o.CacheDir, o.Mirror, name, u.Version)
+		pp := pinPath(o.CacheDir, name, u.Version)
 		if os.MkdirAll(filepath.Dir(pp), 0o755) == nil {
 			tmp := pp + ".tmp-" + strconv.Itoa(os.Getpid())
 			if os.WriteFile(tmp, data, 0o644) == nil {
