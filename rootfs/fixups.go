@@ -126,6 +126,26 @@ func linkIfMissing(root, link, target string) error {
 // needs: users and groups, /bin/sh, the alternatives links, the mount
 // points, ld.so.conf, and dpkg's status file listing the packages.
 func finishTree(root string, controls [][]byte) error {
+	// base-files' maintainer script installs these from its defaults.
+	for _, c := range []struct{ from, to string }{
+		{"usr/share/base-files/profile", "etc/profile"},
+		{"usr/share/base-files/dot.profile", "root/.profile"},
+		{"usr/share/base-files/dot.bashrc", "root/.bashrc"},
+		{"usr/share/base-files/motd", "etc/motd"},
+		{"usr/share/base-files/info.dir", "usr/share/info/dir"},
+	} {
+		h, err := securejoin.SecureJoin(root, c.from)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(h)
+		if err != nil {
+			continue // no base-files in this base
+		}
+		if err := writeIfMissing(root, c.to, data, 0o644); err != nil {
+			return fmt.Errorf("add /%s: %w", c.to, err)
+		}
+	}
 	files := []struct {
 		path string
 		data string

@@ -23,7 +23,7 @@ import (
 
 // FormatVersion is part of every base's cache key: change it when the way
 // trees or layers are made changes.
-const FormatVersion = "hbuild-rootfs-1"
+const FormatVersion = "hbuild-rootfs-2"
 
 // ToolchainPackages is the built-in build base: glibc, gcc, g++ and the
 // tools a configure script and a Makefile expect, and no other headers or

@@ -32,7 +32,10 @@ func newFake(t *testing.T, pkgs []debiantest.Package) *fakeArchive {
 
 func basePackages() []debiantest.Package {
 	return []debiantest.Package{
-		{Name: "libc6", Version: "2.36-9", Files: []debiantest.File{
+		{Name: "base-files", Version: "12.4", Files: []debiantest.File{
+			{Path: "usr/share/base-files/profile", Body: "PATH=/usr/bin\n"},
+		}},
+		{Name: "libc6", Version: "2.36-9", Depends: "base-files", Files: []debiantest.File{
 			{Path: "lib/x86_64-linux-gnu/libc.so.6", Body: "ELF libc", Mode: 0o755},
 			{Path: "lib64/ld-linux-x86-64.so.2", Type: tar.TypeSymlink, Link: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"},
 			{Path: "etc/ld.so.conf.d/x86_64-linux-gnu.conf", Body: "/usr/lib/x86_64-linux-gnu\n"},
@@ -71,7 +74,7 @@ func TestBuildFromFakeArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Name != "base" || !strings.HasPrefix(b.Digest, "sha256:") || len(b.Packages) != 4 {
+	if b.Name != "base" || !strings.HasPrefix(b.Digest, "sha256:") || len(b.Packages) != 5 {
 		t.Fatalf("base %+v", b)
 	}
 	root := b.Dir
@@ -101,6 +104,9 @@ func TestBuildFromFakeArchive(t *testing.T) {
 	if !strings.Contains(read(t, filepath.Join(root, "etc/ld.so.conf")), "include /etc/ld.so.conf.d/*.conf") {
 		t.Error("ld.so.conf does not include ld.so.conf.d")
 	}
+	if got := read(t, filepath.Join(root, "etc/profile")); got != "PATH=/usr/bin\n" {
+		t.Errorf("etc/profile = %q, want base-files' default", got)
+	}
 	status := read(t, filepath.Join(root, "var/lib/dpkg/status"))
 	for _, p := range []string{"Package: gcc\nStatus: install ok installed", "Package: libc6", "Package: dash", "Package: gawk"} {
 		if !strings.Contains(status, p) {
@@ -126,12 +132,12 @@ func TestBuildFromFakeArchive(t *testing.T) {
 		t.Errorf("tmp mode %v", st.Mode())
 	}
 	lock, err := debian.ReadLock(lockPath)
-	if err != nil || len(lock.Packages) != 4 {
+	if err != nil || len(lock.Packages) != 5 {
 		t.Fatalf("lock: %v", err)
 	}
 
 	// Same lock, offline, archive gone: the cache answers.
-	for _, p := range []string{"dists/stable/InRelease", debiantest.PoolPath(basePackages()[0])} {
+	for _, p := range []string{"dists/stable/InRelease", debiantest.PoolPath(basePackages()[1])} {
 		f.Remove(p)
 	}
 	off := f.opts
@@ -253,14 +259,14 @@ func TestChecksumMismatchAndCorruptCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The archive now serves another dash: the lock's sha256 refuses it.
-	evil := pkgs[1]
+	evil := pkgs[2]
 	evil.Files = []debiantest.File{{Path: "bin/dash", Body: "evil", Mode: 0o755}}
 	deb, err := debiantest.BuildDeb(evil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := f.Get(debiantest.PoolPath(pkgs[1]))
-	f.Set(debiantest.PoolPath(pkgs[1]), deb)
+	good := f.Get(debiantest.PoolPath(pkgs[2]))
+	f.Set(debiantest.PoolPath(pkgs[2]), deb)
 	_, err = rootfs.BuildLock(ctx, l, f.opts)
 	var ce *debian.ChecksumError
 	if !errors.As(err, &ce) {
@@ -269,7 +275,7 @@ func TestChecksumMismatchAndCorruptCache(t *testing.T) {
 	noCacheEntries(t, f.opts.CacheDir)
 
 	// A cached .deb changed on disk is caught when unpacking, and dropped.
-	f.Set(debiantest.PoolPath(pkgs[1]), good)
+	f.Set(debiantest.PoolPath(pkgs[2]), good)
 	paths, err := debian.FetchDebs(ctx, l, debian.Options{CacheDir: f.opts.CacheDir, Mirror: f.URL})
 	if err != nil {
 		t.Fatal(err)
