@@ -70,3 +70,28 @@ filename = NOTES
 		}
 	}
 }
+
+// allow-hosts refuses other hosts; find-links can stand in for them.
+func TestFetchAllowHostsFindLinks(t *testing.T) {
+	f := newFixture(t)
+	fake := func(context.Context) (*Base, error) { return &Base{Name: "fake", Digest: "sha256:fake"}, nil }
+	e, err := New(Options{CacheDir: t.TempDir(), Toolchain: fake, Glibc: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(extra string) string {
+		return writeProfile(t, map[string]string{"hbuild.cfg": "[buildout]\nparts = greet\n" + extra + "\n[greet]\nrecipe = cmmi\nurl = " + f.srv.URL + "/greet-1.0.tar.gz\nsha256 = " + sha(f.greet) + "\n"})
+	}
+	_, err = e.Fetch(context.Background(), planWith(t, e, cfg("allow-hosts = *.example.org")), nil)
+	if err == nil || !strings.Contains(err.Error(), "greet:url") {
+		t.Fatalf("allow-hosts: %v", err)
+	}
+	mirror := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mirror, "greet-1.0.tar.gz"), f.greet, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Fetch(context.Background(), planWith(t, e, cfg("allow-hosts = *.example.org\nfind-links = "+mirror)), nil)
+	if err != nil || len(got) != 1 || got[0].SHA256 != sha(f.greet) {
+		t.Fatalf("find-links: %+v %v", got, err)
+	}
+}

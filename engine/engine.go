@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hbuild/hbuild/cache"
+	"github.com/hbuild/hbuild/profile"
 	"github.com/hbuild/hbuild/recipes"
 	"github.com/hbuild/hbuild/rootfs"
 	"github.com/hbuild/hbuild/sandbox"
@@ -185,26 +186,42 @@ func (e *Engine) Plan(ctx context.Context, profilePath string, po PlanOptions) (
 			return "sha256:" + f.SHA256, nil
 		}
 	}
+	// find-links and allow-hosts apply to every fetch, those made while
+	// planning (unpinned sources, templates) included.
+	lo := po.Load
+	if lo.Directory == "" {
+		lo.Directory = po.Directory
+	}
+	if lo.Directory == "" {
+		lo.Directory = DefaultDirectory
+	}
+	if prof, err := profile.Load(profilePath, lo); err == nil {
+		e.fetchSettings(prof)
+	}
 	pl, err := LoadPlan(ctx, profilePath, po)
 	if err != nil {
 		return nil, err
 	}
-	if v, err := pl.Profile.Get("buildout", "find-links"); err == nil {
+	e.fetchSettings(pl.Profile)
+	return pl, nil
+}
+
+// fetchSettings applies [buildout] find-links and allow-hosts.
+func (e *Engine) fetchSettings(prof *profile.Profile) {
+	if v, err := prof.Get("buildout", "find-links"); err == nil {
 		e.Fetcher.FindLinks = strings.Fields(v)
 	}
-	if v, err := pl.Profile.Get("buildout", "allow-hosts"); err == nil {
+	if v, err := prof.Get("buildout", "allow-hosts"); err == nil {
 		var hosts []string
 		for _, h := range strings.Fields(v) {
-			if h != "*" {
-				hosts = append(hosts, h)
+			if h == "*" {
+				hosts = nil // "*" allows every host
+				break
 			}
-		}
-		if len(hosts) < len(strings.Fields(v)) {
-			hosts = nil // "*" allows every host
+			hosts = append(hosts, h)
 		}
 		e.Fetcher.AllowHosts = hosts
 	}
-	return pl, nil
 }
 
 func toSums(in []recipes.Checksum) []source.Checksum {
