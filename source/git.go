@@ -129,7 +129,8 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 			return g, nil
 		}
 	}
-	if err := m.init(ctx); err != nil {
+	fresh, err := m.init(ctx)
+	if err != nil {
 		return nil, err
 	}
 
@@ -138,7 +139,8 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 	switch {
 	case pinned:
 		commit, from = rev, "mirror"
-		if !m.hasCommit(ctx, rev) && f.Shared != nil {
+		have := !fresh && m.hasCommit(ctx, rev)
+		if !have && f.Shared != nil {
 			g, err := f.gitFromShared(ctx, rev)
 			if err != nil && ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -152,20 +154,20 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 				warnings = append(warnings, err.Error())
 			}
 		}
-		if !m.hasCommit(ctx, rev) {
+		if !have {
 			if f.Offline {
 				return nil, fmt.Errorf("git %s: offline and commit %s is not in the cache%s", display, rev, strings.Join(append([]string{""}, warnings...), "; "))
 			}
 			from = display
 			// Shallow fetch of exactly the commit; servers that refuse
 			// an unadvertised want get a full fetch of their refs.
-			if _, err := m.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", repo, rev); err != nil || !m.hasCommit(ctx, rev) {
+			if _, err := m.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", repo, rev); err != nil {
 				if err := m.fetchAll(ctx, opts.Branch); err != nil {
 					return nil, err
 				}
-			}
-			if !m.hasCommit(ctx, rev) {
-				return nil, fmt.Errorf("git %s: commit %s not found in the repository", display, rev)
+				if !m.hasCommit(ctx, rev) {
+					return nil, fmt.Errorf("git %s: commit %s not found in the repository", display, rev)
+				}
 			}
 		}
 	case abbrev != "":
@@ -330,24 +332,26 @@ func (m *gitMirror) gitIn(ctx context.Context, stdin io.Reader, args ...string) 
 	return out.Bytes(), nil
 }
 
-func (m *gitMirror) init(ctx context.Context) error {
+// init creates the bare mirror if needed (atomically: a crash leaves no
+// half-made mirror) and says whether it is new, hence empty.
+func (m *gitMirror) init(ctx context.Context) (fresh bool, err error) {
 	if _, err := os.Stat(filepath.Join(m.dir, "HEAD")); err == nil {
-		return nil
+		return false, nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(m.dir), ".init-")
 	if err != nil {
-		return fmt.Errorf("git %s: %w", redact(m.repo), err)
+		return false, fmt.Errorf("git %s: %w", redact(m.repo), err)
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, m.gitPath(), "init", "--quiet", "--bare", tmp)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("git init %s: %w: %s", m.dir, err, bytes.TrimSpace(out))
+		return false, fmt.Errorf("git init %s: %w: %s", m.dir, err, bytes.TrimSpace(out))
 	}
 	if err := os.Rename(tmp, m.dir); err != nil {
-		return fmt.Errorf("git %s: %w", redact(m.repo), err)
+		return false, fmt.Errorf("git %s: %w", redact(m.repo), err)
 	}
-	return nil
+	return true, nil
 }
 
 func (m *gitMirror) hasCommit(ctx context.Context, commit string) bool {
@@ -356,13 +360,16 @@ func (m *gitMirror) hasCommit(ctx context.Context, commit string) bool {
 }
 
 // fetchAll fetches the full history of every branch and tag (and of
-// branch, when it is not under refs/heads).
+// branch, when it is a full ref name outside refs/heads and refs/tags).
 func (m *gitMirror) fetchAll(ctx context.Context, branch string) error {
 	args := []string{"fetch", "--quiet", "--force", "--prune", "--no-tags"}
 	if _, err := os.Stat(filepath.Join(m.dir, "shallow")); err == nil {
 		args = append(args, "--unshallow")
 	}
 	args = append(args, m.repo, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+	if strings.HasPrefix(branch, "refs/") && !strings.HasPrefix(branch, "refs/heads/") && !strings.HasPrefix(branch, "refs/tags/") {
+		args = append(args, "+"+branch+":"+branch)
+	}
 	if _, err := m.git(ctx, args...); err != nil {
 		return fmt.Errorf("git %s: %w", redact(m.repo), err)
 	}
@@ -447,7 +454,12 @@ func (m *gitMirror) export(ctx context.Context, c *CAS, commit string) (*GitFetc
 		return nil, err
 	}
 	defer w.abort()
-	if err := m.writeTar(ctx, w, commit, raw, tree, mtime, entries); err != nil {
+	bw := bufio.NewWriterSize(w, 1<<20) // tar writes headers 512 bytes at a time
+	err = m.writeTar(ctx, bw, commit, raw, tree, mtime, entries)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("git %s: export %s: %w", display, commit, err)
 	}
 	size := w.n
@@ -497,7 +509,7 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 			want.WriteString(e.hash + "\n")
 		}
 	}
-	cmd := exec.CommandContext(ctx, m.gitPath(), "-C", m.dir, "cat-file", "--batch")
+	cmd := exec.CommandContext(ctx, m.gitPath(), "-C", m.dir, "cat-file", "--batch", "--buffer")
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1")
 	cmd.Stdin = &want
 	stdout, err := cmd.StdoutPipe()

@@ -307,10 +307,16 @@ func startExternal(tool string, archive *os.File) (io.Reader, func(ok bool) erro
 
 // extractor writes entries under root.
 type extractor struct {
-	root  string
-	dirs  []dirMeta
-	links []string // symlinks created, relative to root
+	buf      []byte
+	dirCache map[string]string
+	root     string
+	dirs     []dirMeta
+	links    []string // symlinks created, relative to root
 }
+
+type writerOnly struct{ w io.Writer }
+
+func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
 
 type dirMeta struct {
 	rel   string
@@ -341,21 +347,32 @@ func cleanName(name string) (string, error) {
 }
 
 // parent resolves the directory that will hold rel inside root, creating
-// it, without leaving root through symlinks already extracted.
+// it, without leaving root through symlinks already extracted. Resolved
+// directories are remembered until a symlink is made or an entry removed,
+// the only events that can change a resolution (a directory, once made,
+// is never replaced).
 func (x *extractor) parent(rel string) (string, error) {
-	dir, err := securejoin.SecureJoin(x.root, path.Dir(rel))
+	d := path.Dir(rel)
+	if dir, ok := x.dirCache[d]; ok {
+		return dir, nil
+	}
+	dir, err := securejoin.SecureJoin(x.root, d)
 	if err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	if x.dirCache == nil {
+		x.dirCache = map[string]string{}
+	}
+	x.dirCache[d] = dir
 	return dir, nil
 }
 
 // clear removes a non-directory at p so an entry can take its place (a
 // later entry of an archive replaces an earlier one, as tar does).
-func clear(p string, isDir bool) error {
+func (x *extractor) clear(p string, isDir bool) error {
 	fi, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -369,6 +386,7 @@ func clear(p string, isDir bool) error {
 		}
 		return fmt.Errorf("%s: a directory is in the way", p)
 	}
+	x.dirCache = nil
 	return os.Remove(p)
 }
 
@@ -397,7 +415,7 @@ func (x *extractor) add(e entry) error {
 		return fmt.Errorf("entry %s: %w", rel, err)
 	}
 	p := filepath.Join(dir, path.Base(rel))
-	if err := clear(p, e.kind == tar.TypeDir); err != nil {
+	if err := x.clear(p, e.kind == tar.TypeDir); err != nil {
 		return fmt.Errorf("entry %s: %w", rel, err)
 	}
 	switch e.kind {
@@ -411,15 +429,21 @@ func (x *extractor) add(e entry) error {
 		if err != nil {
 			return fmt.Errorf("entry %s: %w", rel, err)
 		}
-		_, err = io.Copy(out, e.body)
+		if x.buf == nil {
+			x.buf = make([]byte, 256<<10)
+		}
+		// writerOnly hides os.File's ReadFrom, which would allocate a
+		// buffer per file.
+		_, err = io.CopyBuffer(writerOnly{out}, e.body, x.buf)
 		if err == nil {
 			err = out.Chmod(e.mode.Perm() | 0o400)
 		}
+		if err == nil {
+			ts := unix.NsecToTimeval(e.mtime.UnixNano())
+			err = unix.Futimes(int(out.Fd()), []unix.Timeval{ts, ts})
+		}
 		if cerr := out.Close(); err == nil {
 			err = cerr
-		}
-		if err == nil {
-			err = os.Chtimes(p, e.mtime, e.mtime)
 		}
 		if err != nil {
 			return fmt.Errorf("entry %s: %w", rel, err)
@@ -434,6 +458,7 @@ func (x *extractor) add(e entry) error {
 		if t := path.Join(path.Dir(rel), e.linkname); t == ".." || strings.HasPrefix(t, "../") {
 			return fmt.Errorf("entry %s: symlink %s points outside the destination", rel, e.linkname)
 		}
+		x.dirCache = nil
 		if err := os.Symlink(e.linkname, p); err != nil {
 			return fmt.Errorf("entry %s: %w", rel, err)
 		}
