@@ -21,24 +21,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -613,98 +609,6 @@ func layerPrefix(location string) (string, error) {
 		return "", fmt.Errorf("bad part location %q", location)
 	}
 	return p, nil
-}
-
-// unpackTree extracts a pending entry's layer and makes the part's
-// location in it the entry's tree, checking the layer's diff ID and that it
-// holds nothing else.
-func unpackTree(p *Pending, m *Meta) error {
-	prefix, err := layerPrefix(m.Location)
-	if err != nil {
-		return err
-	}
-	info := &image.LayerInfo{Digest: m.Layer.Digest, DiffID: m.Layer.DiffID, Size: m.Layer.Size, MediaType: m.Layer.MediaType}
-	l, err := image.LayerFromFile(p.LayerPath(), info)
-	if err != nil {
-		return err
-	}
-	hl := &hashingLayer{Layer: l, h: sha256.New()}
-	root := filepath.Join(p.Dir(), "unpack")
-	if err := image.Extract(oneLayer{Image: empty.Image, l: hl}, root); err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
-	}
-	if got := "sha256:" + hex.EncodeToString(hl.h.Sum(nil)); !hl.done || got != m.Layer.DiffID {
-		return fmt.Errorf("layer %s: uncompressed content %s does not match diff ID %s", m.Layer.Digest, got, m.Layer.DiffID)
-	}
-	// Only the parents of the location and the location itself.
-	dir := root
-	for _, c := range strings.Split(prefix, "/") {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return fmt.Errorf("unpack layer: %w", err)
-		}
-		if len(ents) != 1 || ents[0].Name() != c || !ents[0].IsDir() || ents[0].Type()&os.ModeSymlink != 0 {
-			return fmt.Errorf("layer %s holds files outside the part's location %s", m.Layer.Digest, m.Location)
-		}
-		dir = filepath.Join(dir, c)
-	}
-	tree, err := securejoin.SecureJoin(root, prefix)
-	if err != nil || tree != dir {
-		return fmt.Errorf("layer %s: bad location %s", m.Layer.Digest, m.Location)
-	}
-	if err := os.Remove(p.Tree()); err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
-	}
-	if err := os.Rename(tree, p.Tree()); err != nil {
-		return fmt.Errorf("unpack layer: %w", err)
-	}
-	removeTree(root)
-	return nil
-}
-
-// oneLayer is an image of one layer, to Extract it.
-type oneLayer struct {
-	v1.Image
-	l v1.Layer
-}
-
-func (o oneLayer) Layers() ([]v1.Layer, error) { return []v1.Layer{o.l}, nil }
-
-// hashingLayer hashes the uncompressed stream as it is read, to the end.
-type hashingLayer struct {
-	v1.Layer
-	h    hash.Hash
-	done bool
-}
-
-func (l *hashingLayer) Uncompressed() (io.ReadCloser, error) {
-	rc, err := l.Layer.Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	return &hashingReader{rc: rc, l: l}, nil
-}
-
-type hashingReader struct {
-	rc io.ReadCloser
-	l  *hashingLayer
-}
-
-func (r *hashingReader) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
-	r.l.h.Write(p[:n])
-	return n, err
-}
-
-// Close reads what the tar reader left (the end-of-archive blocks) so the
-// hash covers the whole stream.
-func (r *hashingReader) Close() error {
-	_, err := io.Copy(r.l.h, r.rc)
-	if cerr := r.rc.Close(); err == nil {
-		err = cerr
-	}
-	r.l.done = err == nil
-	return err
 }
 
 // Push stores the part result of key (its layer blob and metadata) as an

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -69,6 +70,17 @@ func builtPart(t testing.TB, s *Store, k, part, seed string, mutate func(*Meta))
 		t.Fatal(err)
 	}
 	if err := os.Symlink("lib"+part+".so", filepath.Join(tree, "lib", "lib"+part+".so.1")); err != nil {
+		t.Fatal(err)
+	}
+	// A hard link, and a name too long for a plain tar header.
+	if err := os.Link(filepath.Join(tree, "lib", "lib"+part+".so"), filepath.Join(tree, "lib", "hard")); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(tree, "share", strings.Repeat("d", 60), strings.Repeat("f", 70))
+	if err := os.MkdirAll(filepath.Dir(long), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(long, []byte(seed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	loc := "/opt/hbuild/parts/" + part
@@ -297,6 +309,11 @@ func TestRemoteRoundTrip(t *testing.T) {
 			t.Fatalf("%s not in the store after pull: %v", e.Meta.Part, err)
 		}
 		samePart(t, local, e)
+		x, errx := os.Stat(filepath.Join(local.Tree(), "lib", "lib"+e.Meta.Part+".so"))
+		y, erry := os.Stat(filepath.Join(local.Tree(), "lib", "hard"))
+		if errx != nil || erry != nil || !os.SameFile(x, y) {
+			t.Errorf("%s: hard link not kept: %v %v", e.Meta.Part, errx, erry)
+		}
 	}
 	noTemp(t, b)
 
@@ -976,4 +993,67 @@ func newKeyF(f *testing.F) ed25519.PrivateKey {
 		f.Fatal(err)
 	}
 	return priv
+}
+
+func TestStripTar(t *testing.T) {
+	type ent struct {
+		name, link string
+		typ        byte
+	}
+	mk := func(ents []ent) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, e := range ents {
+			h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: 0o644}
+			if e.typ == tar.TypeReg {
+				h.Size = int64(len(e.name))
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if e.typ == tar.TypeReg {
+				tw.Write([]byte(e.name))
+			}
+		}
+		tw.Close()
+		return b.Bytes()
+	}
+	const pfx = "opt/hbuild/parts/p"
+	ok := []ent{
+		{"opt/", "", tar.TypeDir}, {"opt/hbuild/", "", tar.TypeDir}, {"opt/hbuild/parts/", "", tar.TypeDir},
+		{pfx + "/", "", tar.TypeDir}, {pfx + "/lib/", "", tar.TypeDir}, {pfx + "/lib/a", "", tar.TypeReg},
+		{pfx + "/lib/b", pfx + "/lib/a", tar.TypeLink}, {pfx + "/lib/c", "/elsewhere", tar.TypeSymlink},
+	}
+	var out bytes.Buffer
+	if err := stripTar(bytes.NewReader(mk(ok)), &out, pfx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	tr := tar.NewReader(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, h.Name+">"+h.Linkname)
+	}
+	if want := "lib/>,lib/a>,lib/b>lib/a,lib/c>/elsewhere"; strings.Join(got, ",") != want {
+		t.Errorf("stripped %v, want %s", got, want)
+	}
+	for name, bad := range map[string][]ent{
+		"file outside":       {{"etc/passwd", "", tar.TypeReg}},
+		"file beside":        {{"opt/hbuild/parts/q/x", "", tar.TypeReg}},
+		"dotdot":             {{pfx + "/../../x", "", tar.TypeReg}},
+		"parent not a dir":   {{"opt/hbuild", "/", tar.TypeSymlink}},
+		"hard link outside":  {{pfx + "/x", "etc/passwd", tar.TypeLink}},
+		"prefix as file":     {{pfx, "", tar.TypeReg}},
+		"prefix prefix only": {{pfx + "x/y", "", tar.TypeReg}},
+	} {
+		if err := stripTar(bytes.NewReader(mk(bad)), io.Discard, pfx); err == nil || !strings.Contains(err.Error(), "outside the part's location") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
