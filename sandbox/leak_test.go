@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -15,13 +16,14 @@ import (
 // process only (other packages' tests may run containers at the same time).
 type traces struct {
 	procs   []string // descendants of this process
+	netns   []string // network namespaces other than ours that our descendants hold
 	mounts  []string // mounts in our mount namespace under the sandbox's or the test's paths
 	cgroups []string // cgroups named after this process's containers
 	state   []string // entries of the state and staging directories
 }
 
 func (a traces) String() string {
-	return fmt.Sprintf("processes %v, mounts %v, cgroups %v, state %v", a.procs, a.mounts, a.cgroups, a.state)
+	return fmt.Sprintf("processes %v, network namespaces %v, mounts %v, cgroups %v, state %v", a.procs, a.netns, a.mounts, a.cgroups, a.state)
 }
 
 func (a traces) equal(b traces) bool { return a.String() == b.String() }
@@ -30,6 +32,7 @@ func snapshot(t testing.TB, paths ...string) traces {
 	t.Helper()
 	var tr traces
 	tr.procs = descendants(t, os.Getpid())
+	tr.netns = netNamespaces(tr.procs)
 	tr.mounts = mountsUnder(t, append([]string{stateBase}, paths...))
 	tr.cgroups = ownCgroups(t)
 	for _, d := range []string{"state", "roots"} {
@@ -103,6 +106,25 @@ func descendants(t testing.TB, root int) []string {
 	return out
 }
 
+// netNamespaces lists the network namespaces of the given processes
+// ("pid(comm)") that differ from this process's.
+func netNamespaces(procs []string) []string {
+	own, _ := os.Readlink("/proc/self/ns/net")
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range procs {
+		pid, _, _ := strings.Cut(p, "(")
+		ns, err := os.Readlink("/proc/" + pid + "/ns/net")
+		if err != nil || ns == own || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func mountsUnder(t testing.TB, prefixes []string) []string {
 	t.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
@@ -147,4 +169,33 @@ func ownCgroups(t testing.TB) []string {
 	})
 	sort.Strings(out)
 	return out
+}
+
+// TestLeakCheckerSeesLeaks proves the checker is not blind: a leftover
+// process and state directory show.
+func TestLeakCheckerSeesLeaks(t *testing.T) {
+	before := snapshot(t)
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	stale := filepath.Join(stateBase, "state", "0-leak-check")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(stale)
+	after := snapshot(t)
+	if after.equal(before) {
+		t.Fatalf("a child process and a state directory went unseen: %v", after)
+	}
+	if len(after.procs) != len(before.procs)+1 || !strings.Contains(strings.Join(after.procs, " "), "(sleep)") {
+		t.Errorf("processes before %v, after %v", before.procs, after.procs)
+	}
+	if len(after.state) != len(before.state)+1 {
+		t.Errorf("state before %v, after %v", before.state, after.state)
+	}
 }
