@@ -52,6 +52,8 @@
 //
 // # The init hook
 //
+// The package needs cgo (libcontainer's nsexec is C).
+//
 // libcontainer starts containers by re-executing the current binary as
 // `<binary> init`. Importing this package installs libcontainer's nsexec
 // constructor and, in an init function, runs the container init when the

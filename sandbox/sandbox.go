@@ -355,7 +355,7 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 
 	start := time.Now()
 	if err := ctr.Run(proc); err != nil {
-		return nil, fmt.Errorf("start %s: %w", quoteArgs(spec.Args), err)
+		return nil, fmt.Errorf("start %s: %w%s", quoteArgs(spec.Args), err, userNSHint())
 	}
 	if console != nil {
 		if err := console.start(); err != nil {
@@ -431,6 +431,24 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 		ee.OOM = oomKilled(ctr)
 	}
 	return res, ee
+}
+
+// userNSHint explains a failed rootless start when the host forbids
+// unprivileged user namespaces.
+func userNSHint() string {
+	if !Rootless() {
+		return ""
+	}
+	for file, bad := range map[string]string{
+		"/proc/sys/user/max_user_namespaces":                     "0",
+		"/proc/sys/kernel/unprivileged_userns_clone":             "0",
+		"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1",
+	} {
+		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == bad {
+			return fmt.Sprintf(" (this host forbids unprivileged user namespaces: %s is %s; run as root or change that setting)", file, bad)
+		}
+	}
+	return ""
 }
 
 // sameWriter reports whether a and b are the same writer.
