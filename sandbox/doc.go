@@ -28,38 +28,40 @@
 // setuid, setfcap, net_bind_service, sys_chroot, audit_write) and
 // no_new_privs.
 //
-// Seccomp: when hbuild is built with the `seccomp` build tag (runc's tag:
-// it also enables libcontainer's libseccomp support, and needs cgo and
-// libseccomp-dev), a
-// default filter denies with EPERM the system calls a build has no use for
-// (kernel modules, kexec, reboot, swap, clock setting, bpf, perf, keyrings,
-// mount API, namespaces, userfaultfd, ...). Without the tag, the
-// default build, there is no seccomp filter: isolation rests on namespaces,
-// capabilities, no_new_privs and the read-only root. [SeccompEnabled]
-// reports which.
+// Seccomp: when hbuild is built with the `seccomp` build tag (runc's tag;
+// it also turns on libcontainer's libseccomp support and needs
+// libseccomp-dev), a default filter denies with EPERM the system calls a
+// build has no use for (kernel modules, kexec, reboot, swap, clock setting,
+// bpf, perf, keyrings, the mount API, new namespaces, userfaultfd, ...).
+// Without the tag, the default build, there is no seccomp filter: isolation
+// rests on namespaces, capabilities, no_new_privs and the read-only root.
+// [SeccompEnabled] reports which.
 //
 // # Root and rootless
 //
 // As root the container runs as real root with the capabilities above and
 // limits are enforced with cgroups (v1 or v2, whichever the host has). As an
-// ordinary user ([Rootless]) a user namespace maps the user to uid 0 (a
-// single-id map: files of other owners in the layers show as nobody, and
-// the container cannot chown to other ids). A rootless run uses cgroups only when the host delegates a
-// cgroup v2 subtree to the user; otherwise [Warn] is told once and the
-// limits fall back to rlimits: Memory becomes RLIMIT_AS per process, Pids
-// becomes RLIMIT_NPROC (counted in the container's own user namespace), and
-// CPUs is not enforced.
+// ordinary user ([Rootless]) a user namespace maps the user to uid 0. The
+// map has that single id: files of other owners in the layers show as
+// nobody, and chown to another id fails (GNU tar, which restores owners
+// when run as root, needs --no-same-owner or TAR_OPTIONS=--no-same-owner).
+// A subordinate id range is not used, because files a build gave to such ids
+// in its read-write directories could not be removed by the user afterwards.
+// A rootless run uses cgroups only when the host delegates a cgroup v2
+// subtree to the user; otherwise [Warn] is told once and the limits fall
+// back to rlimits: Memory becomes RLIMIT_AS per process, Pids becomes
+// RLIMIT_NPROC (counted in the container's own user namespace), and CPUs is
+// not enforced.
 //
 // # The init hook
-//
-// The package needs cgo (libcontainer's nsexec is C).
 //
 // libcontainer starts containers by re-executing the current binary as
 // `<binary> init`. Importing this package installs libcontainer's nsexec
 // constructor and, in an init function, runs the container init when the
 // process is such a re-execution ([MaybeInit]): any binary that links this
 // package, test binaries included, can run containers. Callers may also call
-// MaybeInit first thing in main to make the dependency explicit.
+// MaybeInit first thing in main to make the dependency explicit. The
+// package needs cgo: nsexec is C.
 //
 // # State and cleanup
 //
