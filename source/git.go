@@ -559,6 +559,7 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 		return hdr(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755})
 	}
 	var buf []byte
+	copyBuf := make([]byte, 256<<10)
 	for _, e := range entries {
 		if strings.Contains("/"+e.path+"/", "/../") || strings.HasPrefix(e.path, "/") {
 			return fmt.Errorf("unsafe path %q in tree", e.path)
@@ -616,7 +617,7 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 			if err := hdr(&tar.Header{Typeflag: tar.TypeReg, Name: e.path, Mode: mode, Size: size}); err != nil {
 				return err
 			}
-			if n, err := io.Copy(tw, body); err != nil || n != size {
+			if n, err := io.CopyBuffer(tw, body, copyBuf); err != nil || n != size {
 				return fmt.Errorf("blob %s: %d of %d bytes: %v", e.path, n, size, err)
 			}
 		default:
