@@ -42,6 +42,8 @@ n = int(sys.argv[3])
 hb, ld = res["hbuild verify"], res["lddtree"]
 for name, r in (("hbuild verify", hb), ("lddtree", ld)):
     cpu = r['user'] + r['system']
-    print(f"{name:14s} mean {r['mean']*1000:9.1f} ms ± {r['stddev']*1000:.1f} (min {r['min']*1000:.1f}; cpu {cpu*1000:.0f} ms)  {n / r['mean']:8.0f} ELF files/s (best run {n / r['min']:.0f})")
-print(f"hbuild verify is {ld['mean'] / hb['mean']:.1f}x faster than lddtree")
+    print(f"{name:14s} mean {r['mean']*1000:9.1f} ms ± {r['stddev']*1000:.1f} (min {r['min']*1000:.1f}; cpu {cpu*1000:.0f} ms)"
+          f"  {n / r['mean']:8.0f} ELF files/s (best run {n / r['min']:.0f}; {n / cpu:.0f} per CPU-second)")
+hcpu, lcpu = hb['user'] + hb['system'], ld['user'] + ld['system']
+print(f"hbuild verify is {ld['mean'] / hb['mean']:.1f}x faster than lddtree (wall, mean), and uses {lcpu / hcpu:.0f}x less CPU")
 PY
