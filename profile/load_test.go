@@ -172,6 +172,15 @@ func TestRefsAndExpanded(t *testing.T) {
 	if _, ok := exp["<"]; ok {
 		t.Fatal("Expanded keeps the < option")
 	}
+	if v, ok := p.Raw("a", "recipe"); !ok || v.Raw != "r" || v.Origins[len(v.Origins)-1].Op != OpMacro {
+		t.Fatalf("Raw(a, recipe) = %+v, %v (inherited through <=)", v, ok)
+	}
+	if v, ok := p.Raw("a", "x"); !ok || !strings.HasPrefix(v.Raw, "${:loc}") || v.Origins[0].Line != 8 {
+		t.Fatalf("Raw(a, x) = %+v, %v", v, ok)
+	}
+	if _, ok := p.Raw("a", "nosuch"); ok {
+		t.Fatal("Raw(a, nosuch) found")
+	}
 	opts, err := p.Options("a")
 	if err != nil || strings.Join(opts, " ") != "<part-dependencies> loc recipe x" {
 		t.Fatalf("Options(a) = %q, %v", opts, err)

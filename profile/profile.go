@@ -19,6 +19,8 @@ type Profile struct {
 	files     []string
 	secs      map[string]*secState
 	chain     []string // options being substituted, outermost first
+
+	inheritedRaw map[string]map[string]*Value // Raw's macro-inherited options
 }
 
 // secState is zc.buildout's Options object of one section.
@@ -65,17 +67,43 @@ func (p *Profile) Has(section string) bool {
 	return ok
 }
 
-// Raw returns the merged value of an option before macro expansion and
-// substitution (what annotate shows), with its history. Operator keys left
-// unresolved by zc.buildout's merge are options named like "x +"; the macro
-// option is "<".
+// Raw returns the merged value of an option before substitution, with its
+// history. Options written in the section are returned as annotate shows
+// them (before macro expansion; unresolved operator keys are options named
+// like "x +", the macro option is "<"); an option the section only
+// inherits through `<=` is returned as expanded, its last origin an
+// OpMacro step naming the macro section (nothing if the expansion fails:
+// Get and Resolve report why).
 func (p *Profile) Raw(section, option string) (*Value, bool) {
-	v, ok := p.annotated[section][option]
+	sec := p.annotated[section]
+	v, ok := sec[option]
 	if ok {
 		p.mu.Lock()
 		v.materialize()
 		p.mu.Unlock()
+		return v, true
 	}
+	if _, macro := sec["<"]; !macro || section == "buildout" {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inheritedRaw == nil {
+		p.inheritedRaw = map[string]map[string]*Value{}
+	}
+	exp, done := p.inheritedRaw[section]
+	if !done {
+		inh := map[string]string{}
+		if s, err := p.expand(section, sec, nil, inh); err == nil {
+			exp = make(map[string]*Value, len(inh))
+			for k, src := range inh {
+				x := s[k].with(s[k].Raw, Origin{Kind: KindComputed, Op: OpMacro, Text: src})
+				exp[k] = &Value{Raw: x.Raw, Origins: x.history()}
+			}
+		}
+		p.inheritedRaw[section] = exp
+	}
+	v, ok = exp[option]
 	return v, ok
 }
 
