@@ -24,6 +24,7 @@ import (
 	"github.com/hbuild/hbuild/source/debian"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
 )
 
 // UnsafeEntryError is an archive member that would leave the tree.
@@ -381,6 +382,8 @@ type arReader struct {
 	name string
 	left int64
 	pad  bool
+	pos  int64 // offset in the archive of the current member's data
+	end  int64 // offset just after the current member's data
 }
 
 func newArReader(r io.Reader, name string) (*arReader, error) {
@@ -389,7 +392,7 @@ func newArReader(r io.Reader, name string) (*arReader, error) {
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != "!<arch>\n" {
 		return nil, fmt.Errorf("read %s: not a .deb (no ar header)", name)
 	}
-	return &arReader{r: br, name: name}, nil
+	return &arReader{r: br, name: name, pos: 8, end: 8}, nil
 }
 
 // next skips to the next member and returns its name and size.
@@ -423,6 +426,11 @@ func (a *arReader) next() (string, int64, error) {
 	}
 	a.left = size
 	a.pad = size%2 == 1
+	a.pos = a.end + 60
+	if a.end%2 == 1 {
+		a.pos++
+	}
+	a.end = a.pos + size
 	return name, size, nil
 }
 
@@ -445,9 +453,6 @@ func (a *arReader) Read(p []byte) (int, error) {
 func decompressor(r io.Reader, member string) (io.Reader, func(), error) {
 	switch {
 	case strings.HasSuffix(member, ".xz"):
-		if xzPath() != "" {
-			return externalXZ(r)
-		}
 		z, err := xz.NewReader(r)
 		return z, func() {}, err
 	case strings.HasSuffix(member, ".zst"):
@@ -469,16 +474,17 @@ func decompressor(r io.Reader, member string) (io.Reader, func(), error) {
 }
 
 // unpackDeb reads a .deb: its control file (returned) and its data archive,
-// which it unpacks into the tree.
-func (t *tree) unpackDeb(r io.Reader, name string, owner int) ([]byte, error) {
-	ar, err := newArReader(r, name)
+// which it unpacks into the tree. The data member is read straight from the
+// file (so that an external xz reads it without a copy through Go).
+func (t *tree) unpackDeb(f *os.File, name string, owner int) ([]byte, error) {
+	ar, err := newArReader(f, name)
 	if err != nil {
 		return nil, err
 	}
 	var control []byte
 	sawBinary := false
 	for {
-		member, _, err := ar.next()
+		member, size, err := ar.next()
 		if err == io.EOF {
 			break
 		}
@@ -497,12 +503,17 @@ func (t *tree) unpackDeb(r io.Reader, name string, owner int) ([]byte, error) {
 			if !sawBinary {
 				return nil, fmt.Errorf("read %s: not a .deb (no debian-binary member)", name)
 			}
-			z, closeZ, err := decompressor(ar, member)
+			if st, err := f.Stat(); err != nil || st.Size() < ar.pos+size {
+				return nil, fmt.Errorf("read %s: truncated: %s needs %d bytes", name, member, size)
+			}
+			z, closeZ, err := decompressFile(f, ar.pos, size, member)
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %s: %w", name, member, err)
 			}
 			err = t.untar(z, name, owner)
-			closeZ()
+			if cerr := closeZ(); err == nil && cerr != nil {
+				err = fmt.Errorf("read %s: %s: %w", name, member, cerr)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -510,6 +521,22 @@ func (t *tree) unpackDeb(r io.Reader, name string, owner int) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("read %s: truncated or corrupt: no data.tar member", name)
+}
+
+// decompressFile returns a reader of the decompressed member at [off,
+// off+size) of f.
+func decompressFile(f *os.File, off, size int64, member string) (io.Reader, func() error, error) {
+	if strings.HasSuffix(member, ".xz") && xzPath() != "" {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		return externalXZ(f)
+	}
+	z, closeZ, err := decompressor(bufio.NewReaderSize(io.NewSectionReader(f, off, size), 1<<20), member)
+	if err != nil {
+		return nil, nil, err
+	}
+	return z, func() error { closeZ(); return nil }, nil
 }
 
 func readControl(r io.Reader, member, name string) ([]byte, error) {
@@ -537,9 +564,9 @@ func readControl(r io.Reader, member, name string) ([]byte, error) {
 	}
 }
 
-// unpackVerified unpacks the .deb at path, checking that the whole file has
-// the SHA-256 the lock names; a cached file that does not is removed, so the
-// next build fetches it again.
+// unpackVerified checks that the .deb at path has the SHA-256 the lock
+// names, then unpacks it; a cached file that does not match is removed, so
+// the next build fetches it again.
 func (t *tree) unpackVerified(path, name, sha string, owner int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -547,16 +574,17 @@ func (t *tree) unpackVerified(path, name, sha string, owner int) ([]byte, error)
 	}
 	defer f.Close()
 	h := sha256.New()
-	tee := io.TeeReader(f, h)
-	control, uerr := t.unpackDeb(tee, name, owner)
-	if _, err := io.Copy(io.Discard, tee); err != nil && uerr == nil {
-		uerr = fmt.Errorf("read %s: %w", name, err)
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
 		os.Remove(path)
 		return nil, &debian.ChecksumError{What: name + " (in the download cache; removed, run again to fetch it)", Want: sha, Got: got}
 	}
-	return control, uerr
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return t.unpackDeb(f, name, owner)
 }
 
 var (
@@ -579,26 +607,34 @@ func xzPath() string {
 	return xzBin
 }
 
-// externalXZ decompresses r with xz -dc in a child process.
-func externalXZ(r io.Reader) (io.Reader, func(), error) {
-	cmd := exec.Command(xzPath(), "-dc")
-	cmd.Stdin = r
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
+// externalXZ decompresses the first .xz stream of f, from its current
+// offset, with xz in a child process that reads f itself.
+func externalXZ(f *os.File) (io.Reader, func() error, error) {
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	// A bigger pipe means fewer context switches between xz and us.
+	_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	cmd := exec.Command(xzPath(), "--decompress", "--stdout", "--single-stream")
+	cmd.Stdin = f
+	cmd.Stdout = pw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		return nil, nil, err
 	}
-	x := &xzProc{cmd: cmd, out: out, stderr: &stderr}
+	x := &xzProc{cmd: cmd, pipe: pr, out: bufio.NewReaderSize(pr, 1<<20), stderr: &stderr}
 	return x, x.stop, nil
 }
 
 type xzProc struct {
 	cmd    *exec.Cmd
-	out    io.ReadCloser
+	pipe   *os.File
+	out    *bufio.Reader
 	stderr *bytes.Buffer
 	done   bool
 	err    error
@@ -627,11 +663,14 @@ func (x *xzProc) wait() error {
 	return x.err
 }
 
-// stop ends the child early (the tar reader may stop before the end).
-func (x *xzProc) stop() {
+// stop ends the child (the tar reader may stop before the end) and reports
+// how xz ended when it ran to completion.
+func (x *xzProc) stop() error {
+	x.pipe.Close()
 	if !x.done {
-		x.out.Close()
 		_ = x.cmd.Process.Kill()
 		_ = x.wait()
+		return nil
 	}
+	return x.err
 }

@@ -1,7 +1,6 @@
 package rootfs
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,7 +30,19 @@ func FuzzUnpackDeb(f *testing.F) {
 		if err := prepareTree(root); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = newTree(root).unpackDeb(bytes.NewReader(data), "fuzz.deb", 0)
+		debPath := filepath.Join(dir, "fuzz.deb")
+		if err := os.WriteFile(debPath, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(debPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = newTree(root).unpackDeb(f, "fuzz.deb", 0)
+		f.Close()
+		if err := os.Remove(debPath); err != nil {
+			t.Fatal(err)
+		}
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
