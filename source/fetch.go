@@ -409,11 +409,31 @@ func (f *Fetcher) checkHost(u *url.URL) error {
 	return &HostNotAllowedError{URL: u.Redacted(), Host: host, AllowHosts: f.AllowHosts}
 }
 
+// client returns the HTTP client; with allow-hosts, a copy that also
+// refuses redirects to hosts outside them.
 func (f *Fetcher) client() *http.Client {
-	if f.Client != nil {
-		return f.Client
+	c := f.Client
+	if c == nil {
+		c = defaultClient
 	}
-	return defaultClient
+	if len(f.AllowHosts) == 0 {
+		return c
+	}
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := f.checkHost(req.URL); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 func (f *Fetcher) retries() int {
@@ -462,6 +482,10 @@ func (f *Fetcher) download(ctx context.Context, u *url.URL, w *blobWriter) error
 
 func retryable(err error) bool {
 	var se *statusError
+	var hna *HostNotAllowedError
+	if errors.As(err, &hna) {
+		return false
+	}
 	if errors.As(err, &se) {
 		return se.code >= 500 || se.code == http.StatusTooManyRequests || se.code == http.StatusRequestTimeout
 	}

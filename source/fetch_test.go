@@ -284,6 +284,28 @@ func TestFetchAllowHosts(t *testing.T) {
 	}
 }
 
+func TestFetchAllowHostsRedirect(t *testing.T) {
+	data := []byte("redirected")
+	other := newOrigin(t)
+	other.files["/r.tar"] = data
+	redirecting := httptest.NewServer(http.RedirectHandler(other.URL+"/r.tar", http.StatusFound))
+	t.Cleanup(redirecting.Close)
+	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	sums := []Checksum{digests(data)["sha256"]}
+
+	f := newTestFetcher(t)
+	f.AllowHosts = []string{host(redirecting.URL)}
+	_, err := f.Fetch(context.Background(), redirecting.URL+"/r.tar", sums)
+	var hna *HostNotAllowedError
+	if !errors.As(err, &hna) || other.count("/r.tar") != 0 {
+		t.Fatalf("redirect to a host outside allow-hosts: err = %v, %d requests there", err, other.count("/r.tar"))
+	}
+	f.AllowHosts = append(f.AllowHosts, host(other.URL))
+	if _, err := f.Fetch(context.Background(), redirecting.URL+"/r.tar", sums); err != nil {
+		t.Fatalf("redirect inside allow-hosts: %v", err)
+	}
+}
+
 func TestFetchFindLinks(t *testing.T) {
 	data := []byte("mirrored tarball")
 	d := digests(data)
