@@ -90,7 +90,6 @@ type loader struct {
 	strict   []*Error
 	hook     mergeHook
 	client   *http.Client
-	intern   map[string]string
 	downOnce map[string][]byte
 
 	// Local files are read and parsed ahead, in parallel, while the
@@ -165,14 +164,6 @@ func (l *loader) prefetch(id string) {
 	}()
 }
 
-func (l *loader) str(s string) string {
-	if v, ok := l.intern[s]; ok {
-		return v
-	}
-	l.intern[s] = s
-	return s
-}
-
 // Load reads the profile at path (a file or an http(s) URL) with everything
 // it extends, merges the user defaults, built-in defaults and
 // opts.Overrides, and checks the [buildout] and [versions] sections as
@@ -184,7 +175,6 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 		opts:     opts,
 		memo:     map[string]data{},
 		seen:     map[string]bool{},
-		intern:   map[string]string{},
 		downOnce: map[string][]byte{},
 		client:   opts.HTTPClient,
 		offline:  opts.Offline,
@@ -549,7 +539,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 			v := &slab[0]
 			slab = slab[1:]
 			*v = Value{Raw: o.value, o: Origin{File: id, Line: o.line, Kind: kind, Text: o.value}, n: 1}
-			s[l.str(k)] = v
+			s[k] = v
 			if !pbl && strings.Contains(o.value, profileBaseRef) {
 				pbl = true
 			}
@@ -564,7 +554,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 			}
 			s[ProfileBaseLocation] = newValue(base, Origin{File: id, Line: ps.line, Kind: kind})
 		}
-		result[l.str(sname)] = s
+		result[sname] = s
 	}
 	if root {
 		l.applyDownloadOptions(result["buildout"])

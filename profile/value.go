@@ -1,9 +1,9 @@
 package profile
 
 import (
-	"reflect"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // Origin kinds.
@@ -331,7 +331,7 @@ func mergeData(d1, d2 data, hook mergeHook) {
 // sameSection reports whether a and b are the same map and hold no
 // operator keys (merging such a section with itself is a no-op).
 func sameSection(a, b section) bool {
-	if len(a) != len(b) || len(a) == 0 || reflect.ValueOf(a).UnsafePointer() != reflect.ValueOf(b).UnsafePointer() {
+	if len(a) != len(b) || len(a) == 0 || *(*unsafe.Pointer)(unsafe.Pointer(&a)) != *(*unsafe.Pointer)(unsafe.Pointer(&b)) {
 		return false
 	}
 	for k := range a {
