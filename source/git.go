@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -38,6 +39,10 @@ type GitOptions struct {
 	// Branch is where the revision is looked for first (SlapOS's branch
 	// option); with no revision, the branch to use (unpinned).
 	Branch string
+	// Dest, when set, also receives the tree, as Unpack of the export
+	// would write it; when the export is made in this call, in the same
+	// pass. On error Dest may hold part of the tree.
+	Dest string
 }
 
 // GitFetched is a commit's tree, exported as a tar in the CAS.
@@ -56,6 +61,8 @@ type GitFetched struct {
 	From string
 	// Warnings are problems that did not fail the fetch.
 	Warnings []string
+
+	unpacked bool // the export was written to GitOptions.Dest on the way
 }
 
 // GitUnpinnedError refuses a branch or tag where a commit is required.
@@ -84,6 +91,19 @@ var (
 // under GitDir; nothing touches the network when the commit is already in
 // the CAS or in the mirror.
 func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitOptions) (*GitFetched, error) {
+	g, err := f.fetchGit(ctx, repo, revision, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dest != "" && !g.unpacked {
+		if err := Unpack(g.Path, opts.Dest, UnpackOptions{Name: "git.tar"}); err != nil {
+			return nil, fmt.Errorf("git %s: %w", redact(repo), err)
+		}
+	}
+	return g, nil
+}
+
+func (f *Fetcher) fetchGit(ctx context.Context, repo, revision string, opts GitOptions) (*GitFetched, error) {
 	if f.CAS == nil {
 		return nil, errors.New("fetch git: Fetcher has no CAS")
 	}
@@ -197,7 +217,7 @@ func (f *Fetcher) FetchGit(ctx context.Context, repo, revision string, opts GitO
 		}
 		from = display
 	}
-	g, err := m.export(ctx, f.CAS, commit)
+	g, err := m.export(ctx, f.CAS, commit, opts.Dest)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +443,7 @@ type treeEntry struct {
 
 // export writes the commit's tree as a deterministic tar into the CAS,
 // checking every blob's hash and the rebuilt tree hash on the way.
-func (m *gitMirror) export(ctx context.Context, c *CAS, commit string) (*GitFetched, error) {
+func (m *gitMirror) export(ctx context.Context, c *CAS, commit, dest string) (*GitFetched, error) {
 	display := redact(m.repo)
 	raw, err := m.git(ctx, "cat-file", "commit", commit)
 	if err != nil {
@@ -455,9 +475,20 @@ func (m *gitMirror) export(ctx context.Context, c *CAS, commit string) (*GitFetc
 	}
 	defer w.abort()
 	bw := bufio.NewWriterSize(w, 1<<20) // tar writes headers 512 bytes at a time
-	err = m.writeTar(ctx, bw, commit, raw, tree, mtime, entries)
+	var x *extractor
+	if dest != "" {
+		if x, err = newExtractor(dest); err != nil {
+			return nil, fmt.Errorf("git %s: export %s: %w", display, commit, err)
+		}
+	}
+	err = m.writeTar(ctx, bw, commit, raw, tree, mtime, entries, x)
 	if err == nil {
 		err = bw.Flush()
+	}
+	if err == nil && x != nil {
+		if err = x.finish(); err == nil {
+			err = checkLinks(x.root, x.links)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("git %s: export %s: %w", display, commit, err)
@@ -470,7 +501,7 @@ func (m *gitMirror) export(ctx context.Context, c *CAS, commit string) (*GitFetc
 	if err := c.RecordKey("git", commit, sha); err != nil {
 		return nil, err
 	}
-	return &GitFetched{Commit: commit, Tree: tree, Path: c.Path(sha), SHA256: sha, Size: size}, nil
+	return &GitFetched{Commit: commit, Tree: tree, Path: c.Path(sha), SHA256: sha, Size: size, unpacked: x != nil}, nil
 }
 
 func parseCommit(raw []byte) (tree string, mtime time.Time, err error) {
@@ -497,7 +528,8 @@ func parseCommit(raw []byte) (tree string, mtime time.Time, err error) {
 	return tree, mtime, nil
 }
 
-func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, commitObj []byte, tree string, mtime time.Time, entries []treeEntry) error {
+// writeTar writes the export to w and, when x is set, the tree through x.
+func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, commitObj []byte, tree string, mtime time.Time, entries []treeEntry, x *extractor) error {
 	newObjHash := sha1.New
 	if len(tree) == 64 {
 		newObjHash = sha256.New
@@ -531,7 +563,13 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 	hdr := func(h *tar.Header) error {
 		h.ModTime = mtime
 		h.Format = tar.FormatPAX
-		return tw.WriteHeader(h)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if x == nil || h.Typeflag == tar.TypeReg {
+			return nil
+		}
+		return x.add(entry{name: h.Name, kind: h.Typeflag, mode: fs.FileMode(h.Mode).Perm(), mtime: mtime, linkname: h.Linkname})
 	}
 	// The global header says what this is, as git archive's does, and
 	// carries the commit object so that the archive alone can be checked
@@ -617,7 +655,15 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 			if err := hdr(&tar.Header{Typeflag: tar.TypeReg, Name: e.path, Mode: mode, Size: size}); err != nil {
 				return err
 			}
-			if n, err := io.CopyBuffer(tw, body, copyBuf); err != nil || n != size {
+			if x != nil {
+				cr := &countingReader{r: io.TeeReader(body, tw)}
+				if err := x.add(entry{name: e.path, kind: tar.TypeReg, mode: fs.FileMode(mode), mtime: mtime, body: cr}); err != nil {
+					return err
+				}
+				if cr.n != size {
+					return fmt.Errorf("blob %s: %d of %d bytes", e.path, cr.n, size)
+				}
+			} else if n, err := io.CopyBuffer(tw, body, copyBuf); err != nil || n != size {
 				return fmt.Errorf("blob %s: %d of %d bytes: %v", e.path, n, size, err)
 			}
 		default:
@@ -638,6 +684,17 @@ func (m *gitMirror) writeTar(ctx context.Context, w io.Writer, commit string, co
 		return fmt.Errorf("exported content has tree %s, commit %s says %s", got, commit, tree)
 	}
 	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // PAX records of an export.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -390,6 +391,76 @@ func TestFetchGitBadRepository(t *testing.T) {
 	for _, repo := range []string{"--upload-pack=touch /tmp/x", ""} {
 		if _, err := f.FetchGit(context.Background(), repo, strings.Repeat("a", 40), GitOptions{}); err == nil || !strings.Contains(err.Error(), "bad repository") {
 			t.Errorf("%q: err = %v", repo, err)
+		}
+	}
+}
+
+// treeListing describes every entry under dir: path, mode, mtime and
+// content or link target.
+func treeListing(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		what := ""
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			what, _ = os.Readlink(p)
+		case fi.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			what = string(b)
+		}
+		mt := fi.ModTime().Unix()
+		if rel == "." {
+			mt = 0 // the destination itself is not from the archive
+		}
+		out = append(out, fmt.Sprintf("%s %v %d %q", rel, fi.Mode(), mt, what))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestFetchGitDest(t *testing.T) {
+	r, first, _ := sampleGitRepo(t)
+	r.write("sub/x", "x\n", 0o755)
+	second := r.commit("third")
+	gitDir := t.TempDir()
+	for _, commit := range []string{first, second} {
+		f := gitFetcher(t, gitDir)
+		fused := filepath.Join(t.TempDir(), "fused")
+		g, err := f.FetchGit(context.Background(), "file://"+r.dir, commit, GitOptions{Dest: fused})
+		if err != nil || !g.unpacked {
+			t.Fatalf("fused: %+v %v", g, err)
+		}
+		plain := filepath.Join(t.TempDir(), "plain")
+		if err := Unpack(g.Path, plain, UnpackOptions{Name: "x.tar"}); err != nil {
+			t.Fatal(err)
+		}
+		// From the cache: Dest is filled by Unpack.
+		cached := filepath.Join(t.TempDir(), "cached")
+		g2, err := f.FetchGit(context.Background(), "file://"+r.dir, commit, GitOptions{Dest: cached})
+		if err != nil || g2.From != "cache" || g2.unpacked {
+			t.Fatalf("cached: %+v %v", g2, err)
+		}
+		want := treeListing(t, plain)
+		if len(want) < 8 {
+			t.Fatalf("tree too small: %v", want)
+		}
+		for name, dir := range map[string]string{"fused": fused, "cached": cached} {
+			got := treeListing(t, dir)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s tree differs from Unpack of the export:\n%s\nwant:\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
 		}
 	}
 }

@@ -155,8 +155,13 @@ func unpack(archive, dest, name string, opts UnpackOptions) error {
 			}
 		}
 	}
-	// A symlink that is harmless alone may escape through another (a ->
-	// "b/..", b -> "."): check each with the whole tree in place.
+	return checkLinks(dest, links)
+}
+
+// checkLinks refuses symlinks (relative to dest) that resolve outside it:
+// one harmless alone may escape through another (a -> "b/..", b -> "."),
+// so each is checked with the whole tree in place.
+func checkLinks(dest string, links []string) error {
 	for _, l := range links {
 		inside, err := resolvesInside(dest, l)
 		if err != nil {
@@ -168,6 +173,22 @@ func unpack(archive, dest, name string, opts UnpackOptions) error {
 		}
 	}
 	return nil
+}
+
+// newExtractor prepares dest (created if needed, symlinks in its own path
+// resolved) for extraction.
+func newExtractor(dest string) (*extractor, error) {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, err
+	}
+	return &extractor{root: abs}, nil
 }
 
 // sniff returns the archive format: a compression name, "tar", "zip" or "".
