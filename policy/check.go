@@ -170,7 +170,7 @@ func (c *checker) scan() (files []*scanned, nscanned, nignored int, err error) {
 		wg.Go(func() {
 			for j := range jobs {
 				e, perr := parseFile(j.host)
-				if errors.Is(perr, errNotELF) || errors.Is(perr, fs.ErrNotExist) || perr == nil && e.Type != elf.ET_EXEC && e.Type != elf.ET_DYN {
+				if errors.Is(perr, errNotELF) || errors.Is(perr, fs.ErrNotExist) || perr == nil && (e.DebugOnly || e.Type != elf.ET_EXEC && e.Type != elf.ET_DYN) {
 					continue
 				}
 				s := &scanned{rel: j.rel, path: path.Join(c.part.Path, j.rel), host: j.host, e: e, err: perr}
@@ -765,7 +765,7 @@ func (c *checker) try(p string, want *ELF, via string) (resolution, bool) {
 		return resolution{}, false
 	}
 	e, err := c.loadELF(l.host)
-	if err != nil || e.Class != want.Class || e.Machine != want.Machine || e.Data != want.Data {
+	if err != nil || e.DebugOnly || e.Class != want.Class || e.Machine != want.Machine || e.Data != want.Data {
 		return resolution{}, false
 	}
 	return resolution{path: p, real: l.real, host: l.host, e: e, via: via}, true

@@ -336,6 +336,34 @@ func TestCheckPartBrokenELF(t *testing.T) {
 	}
 }
 
+// TestCheckPartDebugFiles: separate debug-info files keep the program
+// headers but not the dynamic section; they are not loaded, so not checked.
+func TestCheckPartDebugFiles(t *testing.T) {
+	testutil.RequireTool(t, "gcc")
+	objcopy := testutil.RequireTool(t, "objcopy")
+	part := t.TempDir()
+	prog := filepath.Join(part, "bin", "hello")
+	gcc(t, prog, helloC, "-g")
+	dbg := filepath.Join(part, "lib", "debug", ".build-id", "ab", "cdef.debug")
+	if err := os.MkdirAll(filepath.Dir(dbg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(objcopy, "--only-keep-debug", prog, dbg).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, b)
+	}
+	e, err := parseFile(dbg)
+	if err != nil || !e.DebugOnly {
+		t.Fatalf("debug file parsed as %+v, %v", e, err)
+	}
+	r, err := CheckPart(Tree{Dir: part, Path: partPath}, nil, Tree{}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || len(r.Files) != 1 || r.Scanned != 2 {
+		t.Fatalf("want only bin/hello checked\n%s", dump(t, r))
+	}
+}
+
 func TestCheckPartLibstdcxx(t *testing.T) {
 	testutil.RequireTool(t, "g++")
 	part := t.TempDir()

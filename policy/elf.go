@@ -31,6 +31,9 @@ type ELF struct {
 	HasRunPath bool   `json:"-"`
 	Soname     string `json:"soname,omitempty"`
 	Flags1     uint64 `json:"-"`
+	// DebugOnly marks a separate debug-info file: its dynamic section has
+	// no contents and the loader never loads it.
+	DebugOnly bool `json:"-"`
 	// VersionNeeds are the symbol versions needed from each library
 	// (.gnu.version_r, through DT_VERNEED).
 	VersionNeeds []VersionNeed `json:"version_needs,omitempty"`
@@ -208,7 +211,7 @@ func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
 	default:
 		return nil, fmt.Errorf("unknown ELF data encoding %d", e.Data)
 	}
-	var phoff, phentsize, phnum uint64
+	var phoff, phentsize, phnum, shoff, shentsize, shnum uint64
 	switch e.Class {
 	case elf.ELFCLASS32:
 		h, err := p.bytes(0, 52)
@@ -217,6 +220,7 @@ func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
 		}
 		e.Type, e.Machine = elf.Type(bo.Uint16(h[16:])), elf.Machine(bo.Uint16(h[18:]))
 		phoff, phentsize, phnum = uint64(bo.Uint32(h[28:])), uint64(bo.Uint16(h[42:])), uint64(bo.Uint16(h[44:]))
+		shoff, shentsize, shnum = uint64(bo.Uint32(h[32:])), uint64(bo.Uint16(h[46:])), uint64(bo.Uint16(h[48:]))
 		if phnum > 0 && phentsize < 32 {
 			return nil, fmt.Errorf("bad program header size %d", phentsize)
 		}
@@ -227,6 +231,7 @@ func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
 		}
 		e.Type, e.Machine = elf.Type(bo.Uint16(h[16:])), elf.Machine(bo.Uint16(h[18:]))
 		phoff, phentsize, phnum = bo.Uint64(h[32:]), uint64(bo.Uint16(h[54:])), uint64(bo.Uint16(h[56:]))
+		shoff, shentsize, shnum = bo.Uint64(h[40:]), uint64(bo.Uint16(h[58:])), uint64(bo.Uint16(h[60:]))
 		if phnum > 0 && phentsize < 56 {
 			return nil, fmt.Errorf("bad program header size %d", phentsize)
 		}
@@ -268,8 +273,18 @@ func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
 			}
 		}
 	}
+	// A separate debug-info file (/usr/lib/debug/.build-id/*.debug) keeps
+	// the program headers of the file it describes, but the contents of
+	// .interp and .dynamic are not in it (SHT_NOBITS): the loader never
+	// loads such a file, and it is not checked.
+	debugOnly := func(seg *segment) bool {
+		return isNoBits(p, bo, e.Class, shoff, shentsize, shnum, seg.vaddr)
+	}
 	if interp != nil {
 		if e.Interp, err = p.cstring(interp.off, interp.filesz); err != nil {
+			if debugOnly(interp) {
+				return &ELF{Class: e.Class, Data: e.Data, Machine: e.Machine, Type: e.Type, DebugOnly: true}, nil
+			}
 			return nil, fmt.Errorf("read interpreter: %w", err)
 		}
 	}
@@ -278,9 +293,40 @@ func ParseELF(r io.ReaderAt, size int64) (*ELF, error) {
 	}
 	e.Dynamic = true
 	if err := e.readDynamic(p, bo, *dyn, loads); err != nil {
+		if debugOnly(dyn) {
+			return &ELF{Class: e.Class, Data: e.Data, Machine: e.Machine, Type: e.Type, DebugOnly: true}, nil
+		}
 		return nil, err
 	}
 	return e, nil
+}
+
+// isNoBits reports whether the section at address addr is SHT_NOBITS (no
+// contents in the file), reading the section headers.
+func isNoBits(p *pager, bo binary.ByteOrder, class elf.Class, shoff, shentsize, shnum, addr uint64) bool {
+	min := uint64(64)
+	if class == elf.ELFCLASS32 {
+		min = 40
+	}
+	if shoff == 0 || shnum == 0 || shnum > maxPhnum || shentsize < min {
+		return false
+	}
+	for i := uint64(0); i < shnum; i++ {
+		b, err := p.bytes(shoff+i*shentsize, min)
+		if err != nil {
+			return false
+		}
+		typ, a := elf.SectionType(bo.Uint32(b[4:])), uint64(0)
+		if class == elf.ELFCLASS32 {
+			a = uint64(bo.Uint32(b[12:]))
+		} else {
+			a = bo.Uint64(b[16:])
+		}
+		if a == addr && addr != 0 {
+			return typ == elf.SHT_NOBITS
+		}
+	}
+	return false
 }
 
 // fileOffset maps a virtual address to a file offset through the PT_LOAD
