@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -569,19 +570,14 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 			return nil, err
 		}
 		rest := make([]data, 0, len(names)-1)
-		size := len(first) + len(result)
 		for _, n := range names[1:] {
 			e, err := l.open(thisBase, n, id, extendsLine)
 			if err != nil {
 				return nil, err
 			}
 			rest = append(rest, e)
-			size += len(e)
 		}
-		acc := make(data, size)
-		for k, v := range first {
-			acc[k] = v
-		}
+		acc := maps.Clone(first)
 		for _, e := range rest {
 			mergeData(acc, e, l.hook)
 		}
