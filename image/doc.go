@@ -4,8 +4,10 @@
 // It writes deterministic layer tarballs (WriteLayer, WriteLayerFile),
 // assembles images from a base and part layers (Assemble), writes them to an
 // OCI layout, a docker archive, a registry or a running containerd (Write),
-// reads them back (Load), unpacks them safely (Extract) and describes them
-// with an SPDX 2.3 SBOM (SBOM, AttachSBOM).
+// reads them back (Load), copies them between locations (Copy), unpacks
+// them safely (Extract), compares layers entry by entry for reproducibility
+// checks (DiffLayers) and describes images with an SPDX 2.3 SBOM attached as
+// an OCI referrer (SBOM, AttachSBOM).
 //
 // It does not build anything, plan parts or run containers: the engine hands
 // it finished directories and configuration.

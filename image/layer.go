@@ -154,8 +154,8 @@ func WriteLayer(ctx context.Context, dir string, w io.Writer, opts LayerOptions)
 		return nil, fmt.Errorf("write layer of %s: %w", dir, werr)
 	}
 	return &LayerInfo{
-		Digest:    "sha256:" + hex.EncodeToString(digest.Sum(nil)),
-		DiffID:    "sha256:" + hex.EncodeToString(diffID.Sum(nil)),
+		Digest:    hashString(digest),
+		DiffID:    hashString(diffID),
 		Size:      count.n,
 		MediaType: mediaType,
 	}, nil
@@ -416,5 +416,5 @@ func (lw *layerWriter) file(p string, hdr *tar.Header) error {
 	return nil
 }
 
-// sha256Of returns "sha256:<hex>" of h.
+// hashString returns "sha256:<hex>" of the sum in h.
 func hashString(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
