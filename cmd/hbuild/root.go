@@ -72,21 +72,12 @@ type silentError struct{}
 
 func (silentError) Error() string { return "failed" }
 
-// exactArgs, rangeArgs and minArgs are cobra argument checks that report
+// exactArgs and minArgs are cobra argument checks that report
 // usage errors.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
 			return usagef("%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
-		}
-		return nil
-	}
-}
-
-func rangeArgs(lo, hi int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < lo || len(args) > hi {
-			return usagef("%s takes %d to %d arguments, got %d", cmd.CommandPath(), lo, hi, len(args))
 		}
 		return nil
 	}
