@@ -671,6 +671,10 @@ func (c *checker) resolve(name string, o *object, byName map[string]*object) res
 	if obj, ok := byName[name]; ok {
 		return resolution{path: obj.path, host: obj.host, e: obj.e, from: obj.from, tree: obj.tree, via: "loaded"}
 	}
+	if strings.Contains(name, "$") {
+		// ld.so expands $ORIGIN and the other tokens in DT_NEEDED too.
+		name = c.expand(name, path.Dir(o.path), o.e)
+	}
 	if strings.Contains(name, "/") {
 		if !path.IsAbs(name) {
 			return resolution{from: FromMissing, kind: KindNotFound,

@@ -127,6 +127,10 @@ func TestCheckPart(t *testing.T) {
 			gcc(t, filepath.Join(p, "lib", "libdep.so.1"), depLibC, "-shared", "-fPIC", "-Wl,-soname,libdep.so.1")
 			gcc(t, filepath.Join(p, "bin", "usedep"), useDepC, "-L"+filepath.Join(p, "lib"), "-l:libdep.so.1", "-Wl,-rpath,$ORIGIN/../lib")
 		}, nil, DefaultOptions(), want{ok: true, needed: "libdep.so.1", foundFrom: FromPart}},
+		{"$ORIGIN in DT_NEEDED", func(t *testing.T, p string) {
+			gcc(t, filepath.Join(p, "lib", "libdep.so.1"), depLibC, "-shared", "-fPIC", "-Wl,-soname,$ORIGIN/../lib/libdep.so.1")
+			gcc(t, filepath.Join(p, "bin", "usedep"), useDepC, filepath.Join(p, "lib", "libdep.so.1"))
+		}, nil, DefaultOptions(), want{ok: true, needed: "$ORIGIN/../lib/libdep.so.1", foundFrom: FromPart}},
 		{"${ORIGIN} to a dependency", func(t *testing.T, p string) {
 			gcc(t, filepath.Join(p, "bin", "usedep"), useDepC, depLib, "-ldep", "-Wl,-rpath,${ORIGIN}/../../dep/lib")
 		}, deps, DefaultOptions(), want{ok: true, needed: "libdep.so.1", foundFrom: FromDependency}},
