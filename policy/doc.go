@@ -20,7 +20,8 @@
 // For a library NAME needed by object O (loaded, directly or through other
 // libraries, by a root file R), the search order is ld.so's:
 //
-//  1. NAME containing a slash is used as a path.
+//  1. NAME containing a slash (after the expansion of $ORIGIN, which ld.so
+//     also applies to DT_NEEDED) is used as a path.
 //  2. A library already loaded under that name or SONAME is reused.
 //  3. If O has no DT_RUNPATH: the DT_RPATH of O, then of the object that
 //     loaded O, and so on up to R (an object with a DT_RUNPATH has no
