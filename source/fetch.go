@@ -175,7 +175,11 @@ func (f *Fetcher) Fetch(ctx context.Context, rawurl string, sums []Checksum) (*F
 	}
 
 	var tried []error
-	for _, fl := range f.FindLinks {
+	var findLinks []string
+	if src.local == "" { // a local file is the profile's own: no mirror for it
+		findLinks = f.FindLinks
+	}
+	for _, fl := range findLinks {
 		cand, err := findLink(fl, src.name)
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", src.display, err)
@@ -223,13 +227,12 @@ func (f *Fetcher) Fetch(ctx context.Context, rawurl string, sums []Checksum) (*F
 	}
 	var mm *MismatchError
 	var hna *HostNotAllowedError
-	if len(tried) == 0 || errors.As(err, &mm) || errors.As(err, &hna) || ctx.Err() != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("fetch %s: %w", src.display, ctx.Err())
-		}
-		if mm != nil || hna != nil {
-			return nil, err
-		}
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("fetch %s: %w", src.display, ctx.Err())
+	case errors.As(err, &mm), errors.As(err, &hna):
+		return nil, err // they name the URL
+	case len(tried) == 0:
 		return nil, fmt.Errorf("fetch %s: %w", src.display, err)
 	}
 	return nil, &NotFoundError{URL: src.display, Tried: append(tried, err)}
