@@ -105,7 +105,7 @@ type prefetched struct {
 	done    chan struct{}
 	src     string
 	readErr error
-	pf      *parsedFile
+	built   *builtFile
 	err     error // parse error
 }
 
@@ -140,18 +140,20 @@ func (l *loader) prefetch(id string) {
 			e.readErr = unwrapPathError(err)
 		} else {
 			e.src = string(b)
-			e.pf, e.err = parseFile(id, e.src, l.cond)
+			var pf *parsedFile
+			pf, e.err = parseFile(id, e.src, l.cond)
 			if e.err == nil {
-				if bs, ok := e.pf.sections["buildout"]; ok {
-					if x, ok := bs.opts["extends"]; ok {
-						for _, n := range strings.FieldsFunc(x.value, isSpace) {
-							switch {
-							case isURL(n):
-							case filepath.IsAbs(n):
-								children = append(children, filepath.Clean(n))
-							default:
-								children = append(children, filepath.Join(filepath.Dir(id), n))
-							}
+				bf := &builtFile{}
+				bf.d, bf.extends, bf.extendsLine, e.err = buildData(pf, id, KindFile)
+				e.built = bf
+				if e.err == nil {
+					for _, n := range strings.FieldsFunc(bf.extends, isSpace) {
+						switch {
+						case isURL(n):
+						case filepath.IsAbs(n):
+							children = append(children, filepath.Clean(n))
+						default:
+							children = append(children, filepath.Join(filepath.Dir(id), n))
 						}
 					}
 				}
@@ -480,6 +482,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		return d, nil
 	}
 	var pf *parsedFile
+	var built *builtFile
 	var src string
 	var err error
 	l.preMu.Lock()
@@ -487,7 +490,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 	l.preMu.Unlock()
 	if pe != nil && l.kind == KindFile {
 		<-pe.done
-		src, err, pf = pe.src, pe.readErr, pe.pf
+		src, err, built = pe.src, pe.readErr, pe.built
 		if err == nil && pe.err != nil {
 			return nil, pe.err
 		}
@@ -505,7 +508,7 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		l.seen[id] = true
 		l.files = append(l.files, id)
 	}
-	if pf == nil {
+	if built == nil {
 		if pf, err = parseFile(id, src, l.cond); err != nil {
 			return nil, err
 		}
@@ -514,48 +517,13 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 	l.stack = append(l.stack, frame{id: id, from: from, line: line})
 	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
 
+	var result data
 	var extends string
-	extendsLine := 0
-	if b, ok := pf.sections["buildout"]; ok {
-		if e, ok := b.opts["extends"]; ok {
-			extends, extendsLine = e.value, e.line
-			delete(b.opts, "extends")
-		}
-		if e, ok := b.opts["extended-by"]; ok {
-			return nil, &Error{File: id, Line: e.line, Section: "buildout", Option: "extended-by",
-				Msg: "the extended-by option is no longer supported; make the other profile extend this one instead"}
-		}
-	}
-	result := make(data, len(pf.sections))
-	kind := l.kind
-	nopts := 0
-	for _, ps := range pf.sections {
-		nopts += len(ps.opts)
-	}
-	slab := make([]Value, nopts) // one allocation for the file's values
-	for sname, ps := range pf.sections {
-		s := make(section, len(ps.opts)+1)
-		pbl := false
-		for k, o := range ps.opts {
-			v := &slab[0]
-			slab = slab[1:]
-			*v = Value{Raw: o.value, o: Origin{File: id, Line: o.line, Kind: kind, Text: o.value}, n: 1}
-			s[k] = v
-			if !pbl && strings.Contains(o.value, profileBaseRef) {
-				pbl = true
-			}
-		}
-		if pbl {
-			// The SlapOS fork's automatic option (spec §15.1): the
-			// directory (or URL prefix) of the file, for every section of
-			// that file that mentions it.
-			base := filepath.Dir(id)
-			if isURL(id) {
-				base = id[:strings.LastIndexByte(id, '/')]
-			}
-			s[ProfileBaseLocation] = newValue(base, Origin{File: id, Line: ps.line, Kind: kind})
-		}
-		result[sname] = s
+	var extendsLine int
+	if built != nil {
+		result, extends, extendsLine = built.d, built.extends, built.extendsLine
+	} else if result, extends, extendsLine, err = buildData(pf, id, l.kind); err != nil {
+		return nil, err
 	}
 	if root {
 		l.applyDownloadOptions(result["buildout"])
@@ -586,6 +554,62 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 	}
 	l.memo[id] = result
 	return result, nil
+}
+
+// builtFile is one file's sections as values, before its extends are
+// merged.
+type builtFile struct {
+	d           data
+	extends     string
+	extendsLine int
+}
+
+// buildData turns a parsed file into values (origin: the file, kind), with
+// buildout:extends taken out and _profile_base_location_ added.
+func buildData(pf *parsedFile, id, kind string) (data, string, int, error) {
+	var extends string
+	extendsLine := 0
+	if b, ok := pf.sections["buildout"]; ok {
+		if e, ok := b.opts["extends"]; ok {
+			extends, extendsLine = e.value, e.line
+			delete(b.opts, "extends")
+		}
+		if e, ok := b.opts["extended-by"]; ok {
+			return nil, "", 0, &Error{File: id, Line: e.line, Section: "buildout", Option: "extended-by",
+				Msg: "the extended-by option is no longer supported; make the other profile extend this one instead"}
+		}
+	}
+	result := make(data, len(pf.sections))
+	nopts := 0
+	for _, ps := range pf.sections {
+		nopts += len(ps.opts)
+	}
+	slab := make([]Value, nopts) // one allocation for the file's values
+	for sname, ps := range pf.sections {
+		s := make(section, len(ps.opts)+1)
+		pbl := false
+		for k, o := range ps.opts {
+			v := &slab[0]
+			slab = slab[1:]
+			*v = Value{Raw: o.value, o: Origin{File: id, Line: o.line, Kind: kind, Text: o.value}, n: 1}
+			s[k] = v
+			if !pbl && strings.Contains(o.value, profileBaseRef) {
+				pbl = true
+			}
+		}
+		if pbl {
+			// The SlapOS fork's automatic option (spec §15.1): the
+			// directory (or URL prefix) of the file, for every section of
+			// that file that mentions it.
+			base := filepath.Dir(id)
+			if isURL(id) {
+				base = id[:strings.LastIndexByte(id, '/')]
+			}
+			s[ProfileBaseLocation] = newValue(base, Origin{File: id, Line: ps.line, Kind: kind})
+		}
+		result[sname] = s
+	}
+	return result, extends, extendsLine, nil
 }
 
 // read returns a file's text: a local file, or a URL fetched over HTTP and
