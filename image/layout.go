@@ -212,7 +212,7 @@ func loadLayout(dir, tag string) (v1.Image, error) {
 	}
 	var found []v1.Descriptor
 	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
+		if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
 			continue
 		}
 		if tag != "" && d.Annotations[ocispec.AnnotationRefName] != tag {
@@ -233,5 +233,36 @@ func loadLayout(dir, tag string) (v1.Image, error) {
 	case len(found) > 1:
 		return nil, fmt.Errorf("%d images in %s: name one with oci-layout:%s:TAG", len(found), dir, dir)
 	}
+	if found[0].MediaType.IsIndex() {
+		return imageOfIndex(idx, found[0].Digest)
+	}
 	return idx.Image(found[0].Digest)
+}
+
+// imageOfIndex returns the linux/amd64 image of a nested image index (as
+// skopeo copy --all writes), or its only image.
+func imageOfIndex(parent v1.ImageIndex, h v1.Hash) (v1.Image, error) {
+	ii, err := parent.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var imgs []v1.Descriptor
+	for _, d := range im.Manifests {
+		if d.MediaType.IsImage() {
+			imgs = append(imgs, d)
+		}
+	}
+	for _, d := range imgs {
+		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
+			return ii.Image(d.Digest)
+		}
+	}
+	if len(imgs) == 1 {
+		return ii.Image(imgs[0].Digest)
+	}
+	return nil, fmt.Errorf("image index %s has no linux/amd64 image", h)
 }

@@ -17,7 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -309,4 +313,43 @@ func TestLayoutConcurrentWriters(t *testing.T) {
 	if len(idx.Manifests) != n || len(tags) != n {
 		t.Errorf("index has %d manifests, tags %v", len(idx.Manifests), tags)
 	}
+}
+
+// TestLayoutNestedIndex: a layout whose tag names an image index (as
+// skopeo copy --all writes) loads its linux/amd64 image.
+func TestLayoutNestedIndex(t *testing.T) {
+	ctx := context.Background()
+	img := testImage(t, nil)
+	arm, err := Assemble(nil, nil, Config{Platform: "linux/arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+	)
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{ocispec.AnnotationRefName: "multi"})); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(ctx, "oci-layout:"+dir+":multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gd, _ := got.Digest(); gd != mustDigest(t, img) {
+		t.Errorf("loaded %s, want the amd64 image %s", gd, mustDigest(t, img))
+	}
+}
+
+func mustDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
