@@ -116,6 +116,7 @@ var sandboxCases = []sandboxCase{
 	{"MinimalRoot", true, testMinimalRoot},
 	{"Parallel", true, testParallel},
 	{"KilledCaller", false, testKilledCaller},
+	{"OrphanCgroups", false, testOrphanCgroups},
 }
 
 func runCases(t *testing.T, rootless bool) {
@@ -810,6 +811,34 @@ func testKilledCaller(t *testing.T, root string) {
 	sweepStale(filepath.Join(stateBase, "state"), filepath.Join(stateBase, "roots"))
 	if l := leftovers(t, helperCgroups); len(l) > 0 {
 		t.Errorf("after the sweep: %v", l)
+	}
+}
+
+// testOrphanCgroups: cgroups of a dead hbuild process with no state left
+// to find them by are swept too.
+func testOrphanCgroups(t *testing.T, root string) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("hbuild-%d-", dead.Process.Pid)
+	var made []string
+	for _, dir := range cgroupParents() {
+		p := filepath.Join(dir, prefix+"orphan")
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, p)
+	}
+	if len(made) == 0 {
+		t.Fatal("no cgroup hierarchy found")
+	}
+	sweepStale(filepath.Join(stateBase, "state"), filepath.Join(stateBase, "roots"))
+	for _, p := range made {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s survived the sweep", p)
+			_ = os.Remove(p)
+		}
 	}
 }
 

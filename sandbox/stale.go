@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 )
@@ -53,4 +54,44 @@ func sweepStale(stateRoot, rootsDir string) {
 			}
 		}
 	}
+	// Cgroups made before the state was saved have no state to find
+	// them by: look where this process makes them.
+	for _, dir := range cgroupParents() {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if id, ok := strings.CutPrefix(e.Name(), "hbuild-"); ok && e.IsDir() && !alive(id) {
+				_ = os.Remove(filepath.Join(dir, e.Name())) // fails, harmlessly, while processes remain
+			}
+		}
+	}
+}
+
+// cgroupParents returns the directories this process's containers get
+// their cgroups in.
+func cgroupParents() []string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		own, err := ownCgroupV2()
+		if err != nil {
+			return nil
+		}
+		return []string{filepath.Join("/sys/fs/cgroup", filepath.Dir(own))}
+	}
+	subsystems, err := cgroups.ParseCgroupFile("/proc/self/cgroup")
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for sub, path := range subsystems {
+		if sub == "" { // hybrid: the v2 hierarchy beside the v1 ones
+			dirs = append(dirs, filepath.Join("/sys/fs/cgroup/unified", path))
+			continue
+		}
+		if p, err := cgroups.GetOwnCgroupPath(strings.Split(sub, ",")[0]); err == nil {
+			dirs = append(dirs, p)
+		}
+	}
+	return dirs
 }
