@@ -33,8 +33,9 @@ func newLzipReader(r io.Reader) (*lzipReader, error) {
 	return z, nil
 }
 
-// lzipMax caps the dictionary a header may ask for (lzip's own maximum).
-const lzipMaxDict = 512 << 20
+// lzipMaxDict caps the dictionary a header may ask for (lzip's own
+// maximum; fuzz targets lower it, as the dictionary is allocated up front).
+var lzipMaxDict uint32 = 512 << 20
 
 func (z *lzipReader) start() error {
 	hdr := make([]byte, 6)

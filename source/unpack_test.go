@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -484,6 +485,7 @@ func FuzzUnpackTar(f *testing.F) {
 	// Each input creates and removes a few directories; on ext4 under
 	// load that is the bottleneck, so work in tmpfs when there is one.
 	base := fuzzBase(f)
+	lowerLzipDict(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir, err := os.MkdirTemp(base, "in-")
 		if err != nil {
@@ -529,4 +531,34 @@ func fuzzBase(f *testing.F) string {
 		}
 	}
 	return f.TempDir()
+}
+
+// lowerLzipDict keeps fuzzed lzip headers from allocating 512 MiB
+// dictionaries for the length of a fuzz target.
+func lowerLzipDict(f *testing.F) {
+	old := lzipMaxDict
+	lzipMaxDict = 8 << 20
+	f.Cleanup(func() { lzipMaxDict = old })
+}
+
+func FuzzLzip(f *testing.F) {
+	lzipTool := testutil.RequireTool(f, "lzip")
+	for _, in := range []string{"", "hello hello hello\n", strings.Repeat("abc", 1000)} {
+		cmd := exec.Command(lzipTool, "-c")
+		cmd.Stdin = strings.NewReader(in)
+		out, err := cmd.Output()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(out)
+		f.Add(append(out, out...)) // two members
+	}
+	lowerLzipDict(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		z, err := newLzipReader(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(z, 64<<20))
+	})
 }
