@@ -562,3 +562,32 @@ func FuzzLzip(f *testing.F) {
 		io.Copy(io.Discard, io.LimitReader(z, 64<<20))
 	})
 }
+
+func TestUnpackZipRefuses(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries []tEntry
+		want    string
+	}{
+		{"absolute", []tEntry{{name: "/etc/evil", body: "x"}}, "absolute path"},
+		{"dotdot", []tEntry{{name: "a/../../evil", body: "x"}}, `".." in path`},
+		{"escaping symlink", []tEntry{{name: "l", kind: tar.TypeSymlink, link: "../x"}}, "outside the destination"},
+		{"symlink chain", []tEntry{
+			{name: "a", kind: tar.TypeSymlink, link: "b/.."},
+			{name: "b", kind: tar.TypeSymlink, link: "."},
+		}, "outside the destination"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			archive := filepath.Join(dir, "a.zip")
+			os.WriteFile(archive, makeZip(t, tc.entries), 0o644)
+			dest := filepath.Join(dir, "sub", "dest")
+			err := Unpack(archive, dest, UnpackOptions{StripTop: true})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			assertNothingOutside(t, filepath.Join(dir, "sub"), "dest")
+		})
+	}
+}
