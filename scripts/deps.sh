@@ -9,7 +9,7 @@ pkgs=(
 	uidmap mmdebstrap debian-archive-keyring
 	python3-zc.buildout
 	skopeo umoci runc containerd docker-registry
-	patchelf pax-utils bubblewrap hyperfine
+	patchelf pax-utils python3-pyelftools bubblewrap hyperfine
 	zlib1g-dev libxml2-dev libssl-dev
 )
 missing=()
