@@ -297,7 +297,7 @@ func SplitWords(s string) ([]string, error) {
 			i++
 			cur.WriteByte(s[i])
 			inWord = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f':
 			if inWord {
 				out = append(out, cur.String())
 				cur.Reset()
