@@ -35,6 +35,7 @@ type PartBuild struct {
 	Step     func(string) // report the step that starts
 	Hostname string       // "" = hbuild
 	Umask    *uint32      // nil = 022
+	CPUs     float64      // CPU limit of the sandbox (0 = Options.Limits)
 	Warnings []string     // filled by the build
 
 	report []byte // policy report (JSON)
@@ -232,6 +233,7 @@ func (e *Engine) ensure(ctx context.Context, pl *Plan, p *Part, share int) (buil
 type buildVariant struct {
 	hostname  string
 	umask     *uint32
+	cpus      float64 // CPU bandwidth limit of the sandbox
 	jobs      int
 	sourceDir string // replaces recipes.SourceDir
 	noStore   bool   // build into a temporary entry, do not commit
@@ -315,7 +317,7 @@ func (e *Engine) buildPart(ctx context.Context, pl *Plan, p *Part, share int, v 
 			fmt.Fprintf(lw, "==> %s\n", s)
 			e.emit(Event{Kind: EvStep, Part: p.Name, Step: s})
 		},
-		Hostname: v.hostname, Umask: v.umask,
+		Hostname: v.hostname, Umask: v.umask, CPUs: v.cpus,
 	}
 	if v.sourceDir != "" {
 		b.Part = remapSourceDir(p, v.sourceDir)
@@ -688,6 +690,9 @@ func (e *Engine) spec(tc *Base, b *PartBuild, workDir string) *sandbox.Spec {
 		Hostname: b.Hostname,
 		Limits:   e.opts.Limits,
 		Umask:    b.Umask,
+	}
+	if b.CPUs > 0 {
+		spec.Limits.CPUs = b.CPUs
 	}
 	for _, d := range b.Deps {
 		spec.Binds = append(spec.Binds, sandbox.Bind{Source: d.Entry.Tree(), Dest: d.Location, ReadOnly: true})

@@ -167,8 +167,8 @@ type CheckResult struct {
 func (c *CheckResult) Same() bool { return c.Stored == c.Rebuilt }
 
 // Check rebuilds the named parts (all when empty) from scratch in a
-// varied sandbox (other source directory, hostname, umask and number of
-// jobs) and compares the layers with the stored ones.
+// varied sandbox (other source directory, hostname, umask, number of jobs
+// and CPUs) and compares the layers with the stored ones.
 func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckResult, error) {
 	parts := pl.Parts
 	if len(names) > 0 {
@@ -207,7 +207,7 @@ func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckR
 		if err != nil || ent == nil {
 			return out, fmt.Errorf("check %s: not in the store after building", p.Name)
 		}
-		bp, err := e.buildPart(ctx, pl, p, jobs, buildVariant{hostname: "hbuild-check", umask: &umask, jobs: jobs, sourceDir: "/build/check-" + p.Key[:8], noStore: true})
+		bp, err := e.buildPart(ctx, pl, p, jobs, buildVariant{hostname: "hbuild-check", umask: &umask, jobs: jobs, cpus: float64(jobs), sourceDir: "/build/check-" + p.Key[:8], noStore: true})
 		if err != nil {
 			return out, err
 		}
