@@ -8,7 +8,9 @@
 # exactly those debs (no network either), into a directory.
 #
 # hbuild decompresses data.tar.xz with the host's xz when there is one
-# (3-4x faster than the pure-Go decoder); the pure-Go run is shown too.
+# (3-4x faster than the pure-Go decoder); the pure-Go run is shown too. The
+# commands take turns run after run, so a change in the machine's load hits
+# them alike. Needs root (mmdebstrap bind-mounts the repository).
 #
 #   bash bench/rootfs.sh            # RUNS=5 by default
 set -euo pipefail
@@ -17,7 +19,6 @@ runs=${RUNS:-5}
 hb=$PWD/bin/hbuild
 go build -o "$hb" ./cmd/hbuild
 command -v mmdebstrap >/dev/null || { echo "mmdebstrap is needed (make deps)" >&2; exit 1; }
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (make deps)" >&2; exit 1; }
 command -v dpkg-scanpackages >/dev/null || { echo "dpkg-scanpackages (dpkg-dev) is needed" >&2; exit 1; }
 
 work=$(mktemp -d /var/tmp/hbuild-bench-rootfs.XXXXXX)
@@ -53,21 +54,39 @@ include=$(IFS=,; echo "${pkgs[*]}")
 suite=$(awk '$1=="suites"{print $2}' "$lock")
 
 echo "toolchain base: $(grep -c ' pool/' "$lock") packages (mmdebstrap: ${#pkgs[@]}), $(du -sh "$repo" | cut -f1) of debs; $(nproc) CPUs"
-hyperfine --runs "$runs" --export-json "$work/result.json" \
-	--prepare "rm -rf '$cache/bases'" \
-	-n hbuild "'$hb' --cache-dir '$cache' rootfs build toolchain --offline --lock '$lock'" \
-	--prepare "rm -rf '$cache/bases'" \
-	-n hbuild-pure-go-xz "HBUILD_PURE_GO_XZ=1 '$hb' --cache-dir '$cache' rootfs build toolchain --offline --lock '$lock'" \
-	--prepare "rm -rf '$work/mm'" \
-	-n mmdebstrap "mmdebstrap --quiet --variant=custom --include='$include' --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount $suite '$work/mm' 'deb [trusted=yes] file://$repo ./'"
+# The three commands take turns, run after run, so that a change in the
+# machine's load hits them alike; each run's ratio is printed, then medians.
+hbuild_cmd=("$hb" --cache-dir "$cache" rootfs build toolchain --offline --lock "$lock")
+mm_cmd=(mmdebstrap --quiet --variant=custom "--include=$include"
+	--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount
+	"$suite" "$work/mm" "deb [trusted=yes] file://$repo ./")
+timed() { # prints wall, user+sys seconds of "$@" (stdout discarded)
+	local t0 t1
+	t0=$(date +%s.%N)
+	/usr/bin/time -f "%U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+	t1=$(date +%s.%N)
+	read -r u s <"$work/time"
+	awk -v a="$t0" -v b="$t1" -v u="$u" -v s="$s" 'BEGIN { printf "%.3f %.2f\n", b - a, u + s }'
+}
+: >"$work/results"
+for i in $(seq "$runs"); do
+	rm -rf "$cache/bases"
+	read -r hw hc < <(timed "${hbuild_cmd[@]}")
+	rm -rf "$cache/bases"
+	read -r gw gc < <(HBUILD_PURE_GO_XZ=1 timed "${hbuild_cmd[@]}")
+	rm -rf "$work/mm"
+	read -r mw mc < <(timed "${mm_cmd[@]}")
+	printf 'run %d: hbuild %6.2f s (cpu %5.2f)  pure-Go xz %6.2f s (cpu %5.2f)  mmdebstrap %6.2f s (cpu %5.2f)  ratio %4.1fx  load %s\n' \
+		"$i" "$hw" "$hc" "$gw" "$gc" "$mw" "$mc" "$(awk -v m="$mw" -v h="$hw" 'BEGIN { print m / h }')" "$(cut -d' ' -f1 /proc/loadavg)"
+	echo "$hw $gw $mw $hc $gc $mc" >>"$work/results"
+done
 
-python3 - "$work/result.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-h, g, m = r["hbuild"]["mean"], r["hbuild-pure-go-xz"]["mean"], r["mmdebstrap"]["mean"]
-print(f"hbuild                    {h:6.2f} s (min {r['hbuild']['min']:.2f})")
-print(f"hbuild, pure-Go xz        {g:6.2f} s (min {r['hbuild-pure-go-xz']['min']:.2f})")
-print(f"mmdebstrap                {m:6.2f} s (min {r['mmdebstrap']['min']:.2f})")
-print(f"mmdebstrap / hbuild       {m / h:6.1f}x")
-print(f"mmdebstrap / hbuild (Go)  {m / g:6.1f}x")
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = [statistics.median(c) for c in zip(*rows)]
+h, g, m, hc, gc, mc = med
+print(f"median wall: hbuild {h:.2f} s, hbuild pure-Go xz {g:.2f} s, mmdebstrap {m:.2f} s")
+print(f"median cpu:  hbuild {hc:.2f} s, hbuild pure-Go xz {gc:.2f} s, mmdebstrap {mc:.2f} s")
+print(f"mmdebstrap / hbuild: {m / h:.1f}x (pure-Go xz: {m / g:.1f}x); median of per-run ratios {statistics.median(r[2] / r[0] for r in rows):.1f}x")
 PY
