@@ -162,6 +162,7 @@ func (e *Engine) Build(ctx context.Context, pl *Plan, targets []string) (*Result
 	for _, p := range parts {
 		e.emit(Event{Kind: EvQueued, Part: p.Name, Key: p.Key})
 	}
+	e.prefetch(ctx, parts)
 	failed := schedule(ctx, parts, e.opts.Jobs, e.opts.KeepGoing, func(ctx context.Context, p *Part, share int) error {
 		if p.Build.Rootfs != nil {
 			_, err := e.rootfsPart(ctx, p)
@@ -194,6 +195,7 @@ func (e *Engine) Build(ctx context.Context, pl *Plan, targets []string) (*Result
 		mu.Unlock()
 		return nil
 	})
+	e.pushes.Wait() // pushes only warn, but finish them before returning
 	res.Failed = failed
 	res.Duration = time.Since(start)
 	sort.Strings(res.Built)
@@ -225,8 +227,52 @@ func (e *Engine) ensure(ctx context.Context, pl *Plan, p *Part, share int) (buil
 		e.emit(Event{Kind: EvCached, Part: p.Name, Key: p.Key})
 		return false, nil
 	}
-	_, err = e.buildPart(ctx, pl, p, share, buildVariant{})
+	bp, err := e.buildPart(ctx, pl, p, share, buildVariant{})
+	if err == nil {
+		e.push(ctx, p, bp.entry)
+	}
 	return err == nil, err
+}
+
+// prefetch looks every part missing from the store up in the shared cache
+// at once and pulls the hits, so that ensure finds them in the store. A
+// failure of the shared cache is a warning: those parts are built here.
+func (e *Engine) prefetch(ctx context.Context, parts []*Part) {
+	if e.Remote == nil || !e.Remote.Reads() {
+		return
+	}
+	names := map[string]string{}
+	var keys []string
+	for _, p := range parts {
+		if p.Build.Image != nil || p.Build.Rootfs != nil {
+			continue
+		}
+		names[p.Key] = p.Name
+		keys = append(keys, p.Key)
+	}
+	_, ws := e.Remote.Prefetch(ctx, e.Store, keys)
+	for _, w := range ws {
+		line := w.Error() + ": building it here"
+		if w.Key == "" {
+			line = w.Error() + ": building without it"
+		}
+		e.emit(Event{Kind: EvWarning, Part: names[w.Key], Key: w.Key, Line: line})
+	}
+}
+
+// push sends a part this process built to the shared cache, in the
+// background; Build waits for it. A failure is a warning.
+func (e *Engine) push(ctx context.Context, p *Part, ent *cache.Entry) {
+	if e.Remote == nil || !e.Remote.Writes() || ent == nil {
+		return
+	}
+	e.pushes.Add(1)
+	go func() {
+		defer e.pushes.Done()
+		if err := e.Remote.Push(ctx, ent.Key, ent.LayerPath(), ent.Meta); err != nil {
+			e.emit(Event{Kind: EvWarning, Part: p.Name, Key: p.Key, Line: "remote cache: " + err.Error()})
+		}
+	}()
 }
 
 // buildVariant varies the environment of a build (hbuild check).

@@ -66,6 +66,11 @@ type Engine struct {
 	opts    Options
 	Store   *cache.Store
 	Fetcher *source.Fetcher
+	// Remote is the shared cache (nil = none): Build pulls what it has
+	// before scheduling and pushes what it builds.
+	Remote *cache.Remote
+
+	pushes sync.WaitGroup // pushes to Remote in flight
 
 	evMu      sync.Mutex
 	baseOnce  sync.Mutex

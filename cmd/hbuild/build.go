@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hbuild/hbuild/cache"
 	"github.com/hbuild/hbuild/engine"
 	"github.com/hbuild/hbuild/profile"
 )
@@ -26,6 +27,11 @@ type engineFlags struct {
 	Directory     string
 	Platform      string
 	LockDir       string
+
+	Cache              string // --cache REGISTRY/REPO
+	CacheMode          string // --cache-mode
+	InsecureRegistry   bool   // --insecure-registry
+	CacheRequireSigned bool   // --cache-require-signed
 }
 
 func (f *engineFlags) bind(cmd *cobra.Command, build bool) {
@@ -36,6 +42,10 @@ func (f *engineFlags) bind(cmd *cobra.Command, build bool) {
 	fs.BoolVar(&f.Offline, "offline", false, "use only the download cache and find-links")
 	fs.BoolVar(&f.AllowUnpinned, "allow-unpinned", false, "fetch sources that have no checksum (and print the checksum to pin)")
 	if build {
+		fs.StringVar(&f.Cache, "cache", "", "shared part cache in a registry, REGISTRY/REPO (default: [buildout] hbuild-cache)")
+		fs.StringVar(&f.CacheMode, "cache-mode", "readwrite", "use the shared cache to read (pull hits), write (push what is built) or readwrite")
+		fs.BoolVar(&f.InsecureRegistry, "insecure-registry", false, "talk plain HTTP to the shared cache (loopback registries only)")
+		fs.BoolVar(&f.CacheRequireSigned, "cache-require-signed", false, "use only shared cache entries signed by the key of [buildout] hbuild-cache-key")
 		fs.IntVarP(&f.Jobs, "jobs", "j", 0, "parallel jobs, shared by parts and their make -j (default: number of CPUs)")
 		fs.BoolVar(&f.KeepGoing, "keep-going", false, "after a failure, build the parts that do not depend on it")
 		fs.BoolVar(&f.KeepFailed, "keep-failed", false, "keep a failed part's sandbox tree for `hbuild shell PART`")
@@ -86,7 +96,39 @@ func setup(ctx context.Context, f *engineFlags, overrides []string, events func(
 	if err != nil {
 		return nil, nil, err
 	}
+	if e.Remote, err = remoteCache(f, pl, prof); err != nil {
+		return nil, nil, err
+	}
 	return e, pl, nil
+}
+
+// remoteCache opens the shared cache that the flags or [buildout]
+// hbuild-cache and hbuild-cache-key name; nil when there is none.
+func remoteCache(f *engineFlags, pl *engine.Plan, prof string) (*cache.Remote, error) {
+	s := cache.RemoteSettings{Ref: f.Cache, Mode: f.CacheMode, Insecure: f.InsecureRegistry, RequireSigned: f.CacheRequireSigned}
+	opt := func(name string) (string, error) {
+		if _, ok := pl.Profile.Raw("buildout", name); !ok {
+			return "", nil
+		}
+		v, err := pl.Profile.Get("buildout", name)
+		return strings.TrimSpace(v), err
+	}
+	if s.Ref == "" {
+		v, err := opt("hbuild-cache")
+		if err != nil {
+			return nil, err
+		}
+		s.Ref = v
+	}
+	key, err := opt("hbuild-cache-key")
+	if err != nil {
+		return nil, err
+	}
+	if key != "" && !filepath.IsAbs(key) {
+		key = filepath.Join(filepath.Dir(prof), key)
+	}
+	s.KeyFile = key
+	return s.Open()
 }
 
 func newBuildCmd() *cobra.Command {
