@@ -34,21 +34,21 @@ var hookReplacement = map[string]string{
 // sourceOption reads url / path / debian-source with the checksums into a
 // Source unpacked at dest.
 func sourceOption(ctx *Context, opts map[string]string, dest string, required bool) (*Source, error) {
-	url, p, deb := strings.TrimSpace(opts["url"]), strings.TrimSpace(opts["path"]), strings.TrimSpace(opts["debian-source"])
+	url, p, deb, repo := strings.TrimSpace(opts["url"]), strings.TrimSpace(opts["path"]), strings.TrimSpace(opts["debian-source"]), strings.TrimSpace(opts["repository"])
 	n := 0
-	for _, v := range []string{url, p, deb} {
+	for _, v := range []string{url, p, deb, repo} {
 		if v != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		return nil, optErr(ctx, "", `you must use either "url", "path" or "debian-source", not several`)
+		return nil, optErr(ctx, "", `you must use either "url", "path", "debian-source" or "repository", not several`)
 	}
 	if n == 0 {
 		if !required {
 			return nil, nil
 		}
-		return nil, optErr(ctx, "", `you must provide either "url", "path" or "debian-source"`)
+		return nil, optErr(ctx, "", `you must provide either "url", "path", "debian-source" or "repository" (with "revision")`)
 	}
 	sums, err := checksums(ctx, opts)
 	if err != nil {
@@ -66,6 +66,9 @@ func sourceOption(ctx *Context, opts map[string]string, dest string, required bo
 		if b {
 			strip = StripTrue
 		}
+	}
+	if repo != "" { // the commit pins it: checksums do not apply
+		return gitSource(ctx, opts, dest, strip)
 	}
 	s := &Source{Dest: dest, Unpack: true, Strip: strip, Sums: sums}
 	switch {

@@ -53,6 +53,9 @@ func downloadCommon(ctx *Context, in map[string]string) (map[string]string, []Ch
 		return nil, nil, false, err
 	}
 	opts := replaceLocation(in, ctx.Location)
+	if strings.TrimSpace(opts["url"]) == "" && strings.TrimSpace(opts["repository"]) != "" {
+		return opts, nil, shared, nil // a git source (download-unpacked): the commit pins it
+	}
 	if strings.TrimSpace(opts["url"]) == "" {
 		return nil, nil, false, optErr(ctx, "url", "missing: the URL (or local path) to download")
 	}
@@ -72,6 +75,9 @@ func prepareDownload(ctx *Context, in map[string]string) (*Build, error) {
 	opts, sums, shared, err := downloadCommon(ctx, in)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(opts["url"]) == "" {
+		return nil, optErr(ctx, "url", "missing: the URL (or local path) to download; a git repository goes in download-unpacked or gitclone")
 	}
 	name := baseName(strings.TrimSpace(opts["filename"]))
 	if strings.TrimSpace(opts["filename"]) == "" {
@@ -107,6 +113,13 @@ func prepareDownloadUnpacked(ctx *Context, in map[string]string) (*Build, error)
 	dest, err := destination(ctx, opts, ctx.Location, shared)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(opts["url"]) == "" { // repository + revision
+		src, err := gitSource(ctx, opts, dest, StripFalse)
+		if err != nil {
+			return nil, err
+		}
+		return &Build{Sources: []Source{*src}}, nil
 	}
 	src := Source{Option: "url", URL: localOrURL(ctx, strings.TrimSpace(opts["url"])), Alternates: alternates(opts), Sums: sums, Dest: dest, Unpack: true, Strip: StripAuto}
 	if v := strings.TrimSpace(opts["strip-top-level-dir"]); v != "" {

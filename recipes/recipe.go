@@ -31,6 +31,15 @@ type Checksum struct {
 // source.
 type DebianSource struct{ Name, Version string }
 
+// GitSource is a commit of a git repository. The engine fetches it with
+// source.Fetcher.FetchGit and keys the part by the full commit hash.
+type GitSource struct {
+	Repository string
+	Revision   string   // a full commit hash (the pin) or a git describe form
+	Branch     string   // where the revision is looked for first
+	Sparse     []string // sparse-checkout patterns (nil = the whole tree); see SparseKeep
+}
+
 // Strip modes for unpacked archives.
 const (
 	StripAuto  = "auto"  // strip when the archive holds a single directory
@@ -44,6 +53,7 @@ type Source struct {
 	URL        string        // URL or absolute local path (file or directory)
 	Alternates []string      // URLs tried when URL fails (alternate-url)
 	Debian     *DebianSource // instead of URL
+	Git        *GitSource    // instead of URL: a commit of a git repository
 	Sums       []Checksum
 	Dest       string // absolute path in the sandbox: a file (Unpack false) or a directory
 	Unpack     bool
