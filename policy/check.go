@@ -27,8 +27,13 @@ type Tree struct {
 // from the part itself, from deps (found through RPATH/RUNPATH) or from
 // the runtime base's glibc. runtime.Dir may be "" to use the built-in list
 // of glibc sonames instead of looking into a base tree; runtime.Path
-// defaults to "/". The error is for trees that cannot be read; policy
-// problems are in the report.
+// defaults to "/". The trees make one run-time view in which a path
+// belongs to the tree with the longest (most specific) Path holding it:
+// with the runtime base at "/" (Tree{Dir: baseDir, Path: "/"}), the part
+// and deps seen at, say, /opt/hbuild/parts/... are found in their own
+// directories, never in the base's, and the base's libc.so.6 answers the
+// symbol-version checks. The error is for trees that cannot be read;
+// policy problems are in the report.
 func CheckPart(part Tree, deps []Tree, runtime Tree, opts Options) (*Report, error) {
 	if part.Dir == "" {
 		return nil, errors.New("check part: no directory")
@@ -794,15 +799,18 @@ func (c *checker) classify(name string, r resolution) resolution {
 		}
 		return r
 	}
+	// The most specific tree holding the file is the one it comes from,
+	// as in the view (the part first on a tie).
 	if within(r.real, c.part.Path) {
 		r.from, r.tree = FromPart, c.part.Path
-		return r
 	}
 	for _, d := range c.deps {
-		if within(r.real, d.Path) {
+		if within(r.real, d.Path) && (r.tree == "" || len(d.Path) > len(r.tree)) {
 			r.from, r.tree = FromDependency, d.Path
-			return r
 		}
+	}
+	if r.tree != "" {
+		return r
 	}
 	if c.opts.fromBase(name) {
 		r.from = FromBase

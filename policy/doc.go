@@ -37,9 +37,13 @@
 // time: Tree.Path joined with the file's place in the tree. $LIB expands to
 // lib/<multiarch> and $PLATFORM to the machine name. Candidates are
 // looked up in the run-time view of the trees (Tree.Path mapped to
-// Tree.Dir); symbolic links are followed inside that view only, so a link
-// that leaves the trees is a missing file, never the host's. Like ld.so, a
-// candidate of another ELF class or machine is skipped.
+// Tree.Dir; a path belongs to the tree with the longest Path holding it,
+// so a part or dependency seen below a runtime base at "/" hides what the
+// base has there, and the directories above a tree's Path exist in the
+// view even when the base lacks them); symbolic links are followed inside
+// that view only, so a link that leaves the trees is a missing file, never
+// the host's. Like ld.so, a candidate of another ELF class or machine is
+// skipped.
 //
 // # Rules for a part (CheckPart)
 //

@@ -55,20 +55,27 @@ func within(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir) && p[len(dir)] == '/'
 }
 
-// hostPath maps a clean run-time path to the host without following links.
-// ancestor is true when p is not in a tree but is a directory above one.
+// hostPath maps a clean run-time path to the host without following links:
+// the tree mounted at the longest prefix of p has it (a part or dependency
+// below the runtime base seen at "/" wins over the base). ancestor is true
+// when p is a directory above a tree's mount point: like a mount point's
+// parents, it is a directory of the view whatever the enclosing tree (if
+// any) has there, so a base seen at "/" without /opt/hbuild does not hide
+// a part seen at /opt/hbuild/parts/x. host is then the enclosing tree's
+// file, or "" when no tree holds p.
 func (v *view) hostPath(p string) (host string, ancestor bool, ok bool) {
 	for _, m := range v.mounts {
-		if within(p, m.path) {
-			return filepath.Join(m.dir, filepath.FromSlash(strings.TrimPrefix(p, m.path))), false, true
+		if p != m.path && within(m.path, p) {
+			ancestor = true
+			break
 		}
 	}
 	for _, m := range v.mounts {
-		if within(m.path, p) {
-			return "", true, true
+		if within(p, m.path) {
+			return filepath.Join(m.dir, filepath.FromSlash(strings.TrimPrefix(p, m.path))), ancestor, true
 		}
 	}
-	return "", false, false
+	return "", ancestor, ancestor
 }
 
 func (v *view) lstat(host string) lstatResult {
@@ -165,7 +172,12 @@ func (v *view) walk(p string) (*located, error) {
 		return nil, errOutside
 	}
 	if ancestor {
-		return &located{real: cur, mode: fs.ModeDir}, nil
+		// The enclosing tree's directory, when it has one, lists the
+		// files beside the mount points (for has).
+		if host != "" && !v.lstat(host).mode.IsDir() {
+			host = ""
+		}
+		return &located{real: cur, host: host, mode: fs.ModeDir}, nil
 	}
 	r := v.lstat(host)
 	if r.err != nil {
