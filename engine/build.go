@@ -162,6 +162,9 @@ func (e *Engine) Build(ctx context.Context, pl *Plan, targets []string) (*Result
 	for _, p := range parts {
 		e.emit(Event{Kind: EvQueued, Part: p.Name, Key: p.Key})
 	}
+	if err := e.sharedSources(pl); err != nil {
+		return nil, err
+	}
 	e.prefetch(ctx, parts)
 	failed := schedule(ctx, parts, e.opts.Jobs, e.opts.KeepGoing, func(ctx context.Context, p *Part, share int) error {
 		if p.Build.Rootfs != nil {
@@ -438,6 +441,9 @@ func (e *Engine) meta(pl *Plan, p *Part, deps []*DepTree, info *image.LayerInfo,
 		cs := cache.Source{Option: s.Option, URL: s.URL, Dest: s.Dest, SHA256: p.SourceIDs[i]}
 		if s.Debian != nil {
 			cs.URL = "debian:" + s.Debian.Name + " " + s.Debian.Version
+		}
+		if s.Git != nil {
+			cs.URL = "git:" + redactRepo(s.Git.Repository)
 		}
 		for _, c := range s.Sums {
 			cs.Sums = append(cs.Sums, c.Algo+":"+c.Hex)
@@ -767,7 +773,12 @@ func (e *Engine) placeSources(ctx context.Context, b *PartBuild) (string, error)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", s.Option, err)
 		}
-		if err := e.placeSource(ctx, s, dest); err != nil {
+		if s.Git != nil {
+			err = e.placeGit(ctx, b, i, s, dest)
+		} else {
+			err = e.placeSource(ctx, s, dest, func(l string) { e.note(b, l) })
+		}
+		if err != nil {
 			return "", fmt.Errorf("%s:%s: %w", b.Part.Name, s.Option, err)
 		}
 		if i == 0 && workDir == "" && s.Unpack {
@@ -798,7 +809,7 @@ func (e *Engine) fetch(ctx context.Context, s recipes.Source) (*source.Fetched, 
 	return f, err
 }
 
-func (e *Engine) placeSource(ctx context.Context, s recipes.Source, dest string) error {
+func (e *Engine) placeSource(ctx context.Context, s recipes.Source, dest string, note func(string)) error {
 	var file, name string
 	switch {
 	case s.Debian != nil:
@@ -815,6 +826,10 @@ func (e *Engine) placeSource(ctx context.Context, s recipes.Source, dest string)
 		f, err := e.fetch(ctx, s)
 		if err != nil {
 			return err
+		}
+		note(fmt.Sprintf("source %s: %s from %s", s.Option, f.Name, f.From))
+		for _, w := range f.Warnings {
+			note("warning: " + w)
 		}
 		file, name = f.Path, f.Name
 	}

@@ -191,6 +191,7 @@ func (e *Engine) Plan(ctx context.Context, profilePath string, po PlanOptions) (
 			return "sha256:" + f.SHA256, nil
 		}
 	}
+	po.SourceID = e.gitSourceIDs(ctx, po.SourceID)
 	// find-links and allow-hosts apply to every fetch, those made while
 	// planning (unpinned sources, templates) included.
 	lo := po.Load

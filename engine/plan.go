@@ -579,6 +579,9 @@ func sourceID(s recipes.Source, unpinned func(recipes.Source) (string, error)) (
 	if s.Debian != nil {
 		return "debian:" + s.Debian.Name + "=" + s.Debian.Version, nil
 	}
+	if s.Git != nil {
+		return gitSourceID(s, unpinned)
+	}
 	if len(s.Sums) > 0 {
 		best := s.Sums[0]
 		rank := map[string]int{"md5": 0, "sha1": 1, "sha256": 2, "sha512": 3}
