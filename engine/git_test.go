@@ -239,3 +239,56 @@ func TestGitSourcesOfflineFromSharedCache(t *testing.T) {
 		t.Errorf("a source came from the repository:\n%s", logs)
 	}
 }
+
+// [buildout] source-cache and source-cache-push wire the fetcher to the
+// shared source cache; without them the part cache's repository is used.
+func TestGitSharedSourcesSettings(t *testing.T) {
+	load := func(buildout string) *Plan {
+		t.Helper()
+		path := writeProfile(t, map[string]string{"hbuild.cfg": "[buildout]\nparts =\n" + buildout})
+		prof, err := profile.Load(path, profile.LoadOptions{IgnoreUserDefaults: true, Directory: DefaultDirectory})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Plan{Profile: prof}
+	}
+	remote, err := cache.OpenRemote("127.0.0.1:1/parts", cache.RemoteOptions{Insecure: true, Keychain: authn.NewMultiKeychain()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		buildout string
+		remote   *cache.Remote
+		ref      string // "" = no shared source cache
+		noPush   bool
+		err      string
+	}{
+		{"", nil, "", false, ""},
+		{"", remote, "127.0.0.1:1/parts", false, ""},
+		{"source-cache = 127.0.0.1:1/sources\nsource-cache-push = false", remote, "127.0.0.1:1/sources", true, ""},
+		{"source-cache = registry.invalid/sources", nil, "registry.invalid/sources", false, ""},
+		{"source-cache = nohost", nil, "", false, "REGISTRY/REPO"},
+		{"source-cache-push = perhaps", remote, "", false, "source-cache-push"},
+	} {
+		e := &Engine{Fetcher: &source.Fetcher{}, Remote: tc.remote}
+		err := e.sharedSources(load(tc.buildout))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: err = %v, want %q", tc.buildout, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.buildout, err)
+		}
+		got := ""
+		if rs, ok := e.Fetcher.Shared.(*cache.RemoteSources); ok {
+			got = rs.Ref()
+		} else if e.Fetcher.Shared != nil {
+			t.Fatalf("%q: Shared is %T", tc.buildout, e.Fetcher.Shared)
+		}
+		if got != tc.ref || e.Fetcher.NoPush != tc.noPush {
+			t.Errorf("%q: shared %q noPush %v, want %q %v", tc.buildout, got, e.Fetcher.NoPush, tc.ref, tc.noPush)
+		}
+	}
+}
