@@ -193,6 +193,18 @@ func TestGitSourcesBuildPinOverride(t *testing.T) {
 	if w := eventLines(ev, EvWarning); !strings.Contains(w, "pin it with revision = "+r.commits[0]) {
 		t.Fatalf("no warning with the full hash:\n%s", w)
 	}
+	// So does a git describe form.
+	pl4 := planReal(t, e, path, "revs:prog=v1-1-g"+r.commits[1][:7])
+	if id := pl4.Part("prog").SourceIDs[0]; id != "git:"+r.commits[1] {
+		t.Fatalf("describe revision: source id %q", id)
+	}
+	if w := eventLines(ev, EvWarning); !strings.Contains(w, "pin it with revision = "+r.commits[1]) {
+		t.Fatalf("no warning with the full hash of the describe form:\n%s", w)
+	}
+	// An abbreviation that names no commit is an error naming the part.
+	if _, err := e.Plan(ctx, path, PlanOptions{Load: profile.LoadOptions{IgnoreUserDefaults: true, Overrides: []string{"revs:prog=deadbeef"}}}); err == nil || !strings.Contains(err.Error(), "prog:revision") {
+		t.Fatalf("unknown abbreviation: %v", err)
+	}
 
 	// A branch without a revision is refused, naming the part and option.
 	_, err = e.Plan(ctx, path, PlanOptions{Load: profile.LoadOptions{IgnoreUserDefaults: true, Overrides: []string{"prog:revision=", "prog:branch=master"}}})
