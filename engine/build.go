@@ -776,7 +776,7 @@ func (e *Engine) placeSources(ctx context.Context, b *PartBuild) (string, error)
 		if s.Git != nil {
 			err = e.placeGit(ctx, b, i, s, dest)
 		} else {
-			err = e.placeSource(ctx, s, dest, func(l string) { e.note(b, l) })
+			err = e.placeSource(withPart(ctx, b.Part.Name), s, dest, func(l string) { e.note(b, l) })
 		}
 		if err != nil {
 			return "", fmt.Errorf("%s:%s: %w", b.Part.Name, s.Option, err)
@@ -797,12 +797,13 @@ func (e *Engine) placeSources(ctx context.Context, b *PartBuild) (string, error)
 // fetch gets one source into the CAS (URL then alternates).
 func (e *Engine) fetch(ctx context.Context, s recipes.Source) (*source.Fetched, error) {
 	sums := toSums(s.Sums)
-	f, err := e.Fetcher.Fetch(ctx, s.URL, sums)
+	fetcher := e.progressFetcher(ctx)
+	f, err := fetcher.Fetch(ctx, s.URL, sums)
 	for _, alt := range s.Alternates {
 		if err == nil || ctx.Err() != nil {
 			break
 		}
-		if f2, err2 := e.Fetcher.Fetch(ctx, alt, sums); err2 == nil {
+		if f2, err2 := fetcher.Fetch(ctx, alt, sums); err2 == nil {
 			f, err = f2, nil
 		}
 	}

@@ -19,6 +19,9 @@ const (
 	EvDone    EventKind = "done"    // built and stored
 	EvFailed  EventKind = "failed"  // its build failed
 	EvImage   EventKind = "image"   // an image was assembled and written
+	// EvProgress reports bytes of a download (Line: the file name; Done and
+	// Total: bytes, Total -1 when unknown), at most a few times a second.
+	EvProgress EventKind = "progress"
 )
 
 // Event is one thing that happened during a build. Events of one build
@@ -37,6 +40,8 @@ type Event struct {
 	Err      error         `json:"-"`
 	Digest   string        `json:"digest,omitempty"` // image digest
 	Output   string        `json:"output,omitempty"` // image destination
+	Done     int64         `json:"done,omitempty"`   // bytes downloaded (progress)
+	Total    int64         `json:"total,omitempty"`  // bytes to download, -1 unknown (progress)
 }
 
 // MarshalJSON adds the error text.

@@ -28,6 +28,7 @@ type renderer struct {
 	last                  time.Time
 	width                 int
 	built, cached, failed int
+	plainProgress         map[string]time.Time // last progress line per part (plain)
 }
 
 type partState struct {
@@ -80,6 +81,10 @@ func (r *renderer) Event(ev engine.Event) {
 		if s := r.running[ev.Part]; s != nil {
 			s.last = ev.Line
 		}
+	case engine.EvProgress:
+		if s := r.running[ev.Part]; s != nil {
+			s.last = progressLine(ev)
+		}
 	}
 	building := r.running[ev.Part] != nil
 	switch ev.Kind {
@@ -122,6 +127,17 @@ func (r *renderer) plain(ev engine.Event) {
 			fmt.Fprintf(r.w, "[%s] %s\n", ev.Part, ev.Line)
 		}
 		return
+	case engine.EvProgress:
+		// A line when a download starts, every few seconds, and at its end.
+		final := ev.Total >= 0 && ev.Done >= ev.Total
+		if r.plainProgress == nil {
+			r.plainProgress = map[string]time.Time{}
+		}
+		if t, ok := r.plainProgress[ev.Part+" "+ev.Line]; ok && !final && ev.Time.Sub(t) < 5*time.Second {
+			return
+		}
+		r.plainProgress[ev.Part+" "+ev.Line] = ev.Time
+		fmt.Fprintf(r.w, "%7.1fs %s: %s\n", ts, orAll(ev.Part), progressLine(ev))
 	case engine.EvCached:
 		fmt.Fprintf(r.w, "%7.1fs %s: cached (%s)\n", ts, ev.Part, short(ev.Key))
 	case engine.EvStarted:
@@ -170,7 +186,7 @@ func (r *renderer) tty(ev engine.Event, building bool) {
 	case engine.EvFailed:
 		above = append(above, fmt.Sprintf("\x1b[31m%s: FAILED\x1b[0m", ev.Part))
 	}
-	if len(above) == 0 && ev.Kind == engine.EvLog && time.Since(r.last) < 100*time.Millisecond {
+	if len(above) == 0 && (ev.Kind == engine.EvLog || ev.Kind == engine.EvProgress) && time.Since(r.last) < 100*time.Millisecond {
 		return // throttle redraws caused by output
 	}
 	r.redraw(above)
@@ -275,4 +291,32 @@ func short(k string) string {
 		return k[:12]
 	}
 	return k
+}
+
+// progressLine renders a download's progress: "fetch NAME 1.5/4.0 MiB (37%)".
+func progressLine(ev engine.Event) string {
+	if ev.Total < 0 {
+		return fmt.Sprintf("fetch %s %s", ev.Line, humanBytes(ev.Done))
+	}
+	pct := 100
+	if ev.Total > 0 {
+		pct = int(ev.Done * 100 / ev.Total)
+	}
+	return fmt.Sprintf("fetch %s %s/%s (%d%%)", ev.Line, humanBytes(ev.Done), humanBytes(ev.Total), pct)
+}
+
+// humanBytes renders a byte count in B, KiB, MiB or GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, suffix := float64(n)/unit, "KiB"
+	for _, s := range []string{"MiB", "GiB"} {
+		if v < unit {
+			break
+		}
+		v, suffix = v/unit, s
+	}
+	return fmt.Sprintf("%.1f %s", v, suffix)
 }

@@ -107,3 +107,39 @@ func TestBadProgress(t *testing.T) {
 		t.Fatal("bad --progress accepted")
 	}
 }
+
+func TestRenderProgress(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	evs := []engine.Event{
+		{Time: t0, Kind: engine.EvStarted, Part: "zlib"},
+		{Time: t0, Kind: engine.EvProgress, Part: "zlib", Line: "zlib.tar.gz", Done: 0, Total: 4 << 20},
+		{Time: t0.Add(time.Second), Kind: engine.EvProgress, Part: "zlib", Line: "zlib.tar.gz", Done: 1 << 20, Total: 4 << 20},
+		{Time: t0.Add(6 * time.Second), Kind: engine.EvProgress, Part: "zlib", Line: "zlib.tar.gz", Done: 3 << 20, Total: 4 << 20},
+		{Time: t0.Add(7 * time.Second), Kind: engine.EvProgress, Part: "zlib", Line: "zlib.tar.gz", Done: 4 << 20, Total: 4 << 20},
+	}
+	out := render(t, "plain", false, evs, nil)
+	// The first, one after 5 s, and the last; not the one 1 s in.
+	for _, want := range []string{"fetch zlib.tar.gz 0 B/4.0 MiB (0%)", "fetch zlib.tar.gz 3.0 MiB/4.0 MiB (75%)", "fetch zlib.tar.gz 4.0 MiB/4.0 MiB (100%)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plain output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "(25%)") {
+		t.Errorf("plain output not throttled:\n%s", out)
+	}
+
+	var buf bytes.Buffer
+	old := global
+	defer func() { global = old }()
+	global.Progress = "tty"
+	r, err := newRenderer(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Event(evs[0])
+	r.Event(engine.Event{Time: t0, Kind: engine.EvProgress, Part: "zlib", Line: "big.tar.xz", Done: 3 << 30, Total: -1})
+	r.Tick()
+	if out := buf.String(); !strings.Contains(out, "fetch big.tar.xz 3.0 GiB") {
+		t.Errorf("tty live line lacks the download:\n%q", out)
+	}
+}
