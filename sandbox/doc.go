@@ -51,7 +51,10 @@
 // subtree to the user; otherwise [Warn] is told once and the limits fall
 // back to rlimits: Memory becomes RLIMIT_AS per process, Pids becomes
 // RLIMIT_NPROC (counted in the container's own user namespace), and CPUs is
-// not enforced.
+// not enforced. The address-space limit is set by the root's /bin/sh
+// (`ulimit -v`) right before it execs the command: set on runc's init, a Go
+// program that may still need a thread stack before its exec, it could kill
+// the init. Only a root without /bin/sh gets it as the container's rlimit.
 //
 // # The init hook
 //

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
@@ -21,6 +22,12 @@ type limitPlan struct {
 	cgroups   bool // resources go to the container's cgroup
 	resources *cgroups.Resources
 	rlimits   []configs.Rlimit
+	// asKiB, when set, is an address-space limit the command's shell applies
+	// (ulimit -v) right before it execs the command. Given to libcontainer
+	// instead, it would land on runc's init, still a Go program, which dies
+	// when it needs a thread stack after the limit: so it is applied by a
+	// shell when the root has one (see shellArgs).
+	asKiB uint64
 }
 
 // chooseLimits enforces limits with cgroups when this process may (root, or
@@ -55,7 +62,7 @@ func chooseLimits(l *Limits) *limitPlan {
 			"(memory as address space per process, pids per user namespace; CPU not limited)")
 	}
 	if l.Memory > 0 {
-		p.rlimits = append(p.rlimits, configs.Rlimit{Type: unix.RLIMIT_AS, Hard: uint64(l.Memory), Soft: uint64(l.Memory)})
+		p.asKiB = uint64(l.Memory+1023) / 1024
 	}
 	if l.Pids > 0 {
 		p.rlimits = append(p.rlimits, configs.Rlimit{Type: unix.RLIMIT_NPROC, Hard: uint64(l.Pids), Soft: uint64(l.Pids)})
@@ -134,4 +141,23 @@ func oomKilled(ctr *libcontainer.Container) bool {
 	}
 	n, err := m.OOMKillCount()
 	return err == nil && n > 0
+}
+
+// limitArgs returns the command to start: args itself, or, when an
+// address-space limit is to be applied and the root has /bin/sh, args run
+// through a shell that sets the limit and then execs it (so the limit holds
+// for the command and everything it starts, and only for them). Without a
+// shell the limit goes to libcontainer as an rlimit.
+func (p *limitPlan) limitArgs(lower []string, args []string) ([]string, []configs.Rlimit) {
+	if p.asKiB == 0 {
+		return args, p.rlimits
+	}
+	for _, l := range lower {
+		if st, err := os.Stat(filepath.Join(l, "bin", "sh")); err == nil && st.Mode().IsRegular() {
+			kib := strconv.FormatUint(p.asKiB, 10)
+			return append([]string{"/bin/sh", "-c", `ulimit -v "$0" && exec "$@"`, kib}, args...), p.rlimits
+		}
+	}
+	bytes := p.asKiB * 1024
+	return args, append(p.rlimits, configs.Rlimit{Type: unix.RLIMIT_AS, Hard: bytes, Soft: bytes})
 }

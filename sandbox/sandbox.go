@@ -311,14 +311,15 @@ func run(ctx context.Context, spec *Spec, ctr *libcontainer.Container, lim *limi
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	args, rlimits := lim.limitArgs(spec.Lower, spec.Args)
 	proc := &libcontainer.Process{
-		Args:    spec.Args,
+		Args:    args,
 		Env:     spec.Env,
 		Cwd:     spec.Dir,
 		UID:     0,
 		GID:     0,
 		Init:    true,
-		Rlimits: lim.rlimits,
+		Rlimits: rlimits,
 	}
 	if proc.Cwd == "" {
 		proc.Cwd = "/"
