@@ -436,9 +436,19 @@ func (r *Remote) Pull(ctx context.Context, e *RemoteEntry, s *Store) (*Entry, er
 	if ent, err := s.Get(e.Key); err != nil || ent != nil {
 		return ent, err
 	}
-	p, err := s.Create(e.Key)
+	p, meta, err := r.fetch(ctx, e, s)
 	if err != nil {
 		return nil, err
+	}
+	return p.Commit(meta)
+}
+
+// fetch pulls the entry into a new pending entry of s: the layer and the
+// metadata, checked, and the tree unpacked. On error nothing is left.
+func (r *Remote) fetch(ctx context.Context, e *RemoteEntry, s *Store) (*Pending, *Meta, error) {
+	p, err := s.Create(e.Key)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Fetch the layer while the metadata is fetched and checked; a bad
 	// entry stops it.
@@ -451,27 +461,26 @@ func (r *Remote) Pull(ctx context.Context, e *RemoteEntry, s *Store) (*Entry, er
 		cancel()
 		<-layerDone
 		p.Abort()
-		return nil, err
+		return nil, nil, err
 	}
 	if err := <-layerDone; err != nil {
 		p.Abort()
-		return nil, err
+		return nil, nil, err
 	}
 	if err := unpackTree(p, meta); err != nil {
 		p.Abort()
-		return nil, err
+		return nil, nil, err
 	}
-	ent, err := p.Commit(meta)
-	if err != nil {
-		return nil, err
-	}
-	return ent, nil
+	return p, meta, nil
 }
 
-// PullAll pulls entries concurrently into s. Pulled entries are returned
-// by key; every entry that is not there has a warning (with its key, or
-// one warning with Key "" when the registry failed as a whole), and the
-// caller builds those parts.
+// PullAll pulls entries concurrently into s, checked as Pull checks them.
+// Pulled entries are returned by key; every entry that is not there has a
+// warning (with its key, or one warning with Key "" when the registry
+// failed as a whole), and the caller builds those parts. The entries are
+// fetched and unpacked concurrently, then committed together with
+// Store.CommitAll (two file-system syncs for the whole batch); an entry
+// that another process put in the store meanwhile is used as it is.
 func (r *Remote) PullAll(ctx context.Context, entries map[string]*RemoteEntry, s *Store) (map[string]*Entry, []Warning) {
 	keys := make([]string, 0, len(entries))
 	for k := range entries {
@@ -480,9 +489,31 @@ func (r *Remote) PullAll(ctx context.Context, entries map[string]*RemoteEntry, s
 	sort.Strings(keys)
 	got := make([]*Entry, len(keys))
 	errs := make([]error, len(keys))
+	pending := make([]*Pending, len(keys))
+	metas := make([]*Meta, len(keys))
 	forEach(len(keys), r.opts.PullJobs, func(i int) {
-		got[i], errs[i] = r.Pull(ctx, entries[keys[i]], s)
+		if errs[i] = r.check(); errs[i] != nil {
+			return
+		}
+		if got[i], errs[i] = s.Get(keys[i]); got[i] != nil || errs[i] != nil {
+			return
+		}
+		pending[i], metas[i], errs[i] = r.fetch(ctx, entries[keys[i]], s)
 	})
+	var batch []int
+	for i, p := range pending {
+		if p != nil {
+			batch = append(batch, i)
+		}
+	}
+	ps, ms := make([]*Pending, len(batch)), make([]*Meta, len(batch))
+	for j, i := range batch {
+		ps[j], ms[j] = pending[i], metas[i]
+	}
+	ents, cerrs := s.CommitAll(ctx, ps, ms)
+	for j, i := range batch {
+		got[i], errs[i] = ents[j], cerrs[j]
+	}
 	out := map[string]*Entry{}
 	for i, k := range keys {
 		if errs[i] == nil && got[i] != nil {
