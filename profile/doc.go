@@ -74,7 +74,42 @@
 //   - Duplicate command-line overrides of one option: the last one wins
 //     (zc.buildout keeps the greatest value after sorting).
 //
-// Not implemented: zc.buildout 3.1's "flattened" merge and
-// optional-extends (both HEAD-only), and `buildout:extends` given on the
-// command line opening files (zc.buildout 3.x).
+// Merge modes. LoadOptions.Merge (or `[buildout] hbuild-merge = flattened`
+// in a local root file; an explicit LoadOptions.Merge wins) selects how
+// extends are merged:
+//   - MergeNested ("" or "nested", the default): zc.buildout 2.13 to 3.0.1
+//     as described above; the conformance goldens prove it.
+//   - MergeFlattened: zc.buildout HEAD (3.1.1 and later; spec §5.4). Each
+//     file's own sections are listed in depth-first post-order (its
+//     extends, left to right, then its optional-extends, then the file
+//     itself; a file extended through two paths appears twice, so a diamond
+//     re-applies the shared base) and merged one after the other into an
+//     empty profile, with the user defaults first; `+=` in a later file
+//     thus sees what earlier siblings set. A section new to the merged
+//     profile and without `<` has its operators on options it does not set
+//     turned into plain values (`x += v` is `x = v`, `x -= v` is `x = ""`),
+//     so no raw "x +" key is ever left (operators are stripped whole:
+//     `abc+=1` sets abc, where upstream sets ab). In one section of one
+//     file a repeated `+=`/`-=` appends its lines to the earlier occurrence
+//     and a plain `x = v` after `x +=`/`x -=` cancels them (HEAD's parser;
+//     each occurrence is normalised before joining, where upstream joins the
+//     raw text, and every spelling of the operator is cancelled). The
+//     command-line overrides are merged with the same rules.
+//
+// optional-extends (zc.buildout HEAD, spec §4.2) is honoured in the
+// flattened mode only: its local paths (relative to the file that names
+// them; URLs are an error) are merged after extends and before the file
+// itself, and a missing file is skipped with a Warning naming the file and
+// line. zc.buildout 2.13 does not know the option and keeps it as a plain
+// [buildout] option; the nested mode does the same, for conformance, and
+// warns that it is not applied.
+//
+// Warnings. Profile.Warnings lists, with file and line, what zc.buildout
+// accepts silently but is probably a mistake: `-=` on an option that does
+// not exist, an operator left unresolved as a raw "x +" key (nested mode),
+// and optional-extends skipped or not applied. Under LoadOptions.Strict the
+// first two are errors.
+//
+// Not implemented: `buildout:extends` given on the command line opening
+// files (zc.buildout 3.x); it stays a plain option as in 2.13.
 package profile

@@ -43,6 +43,33 @@ func FuzzParse(f *testing.F) {
 		acc := data{"s": section{"x": newValue("base", Origin{Kind: KindDefault})}}
 		mergeData(acc, d, nil)
 		mergeData(acc, d, nil)
+
+		// The flattened mode's parser and merge must not fail either.
+		pf, err = parseFileMode("fuzz.cfg", src, func(expr string) (bool, error) { return evalCondition(expr, globals) }, true)
+		if err != nil {
+			t.Fatalf("flattened parse fails where the nested one does not: %v", err)
+		}
+		d = data{}
+		for name, ps := range pf.sections {
+			s := section{}
+			for k, o := range ps.opts {
+				s[k] = newValue(o.value, Origin{File: "fuzz.cfg", Line: o.line, Kind: KindFile})
+			}
+			d[name] = s
+		}
+		flat := data{}
+		mergeDataFlat(flat, d, nil)
+		mergeDataFlat(flat, d, nil)
+		for name, s := range flat {
+			if _, macro := s["<"]; macro {
+				continue
+			}
+			for k := range s {
+				if _, op := opBase(k); op != 0 {
+					t.Fatalf("flattened merge left operator %q in [%s]", k, name)
+				}
+			}
+		}
 	})
 }
 

@@ -30,6 +30,43 @@ type LoadOptions struct {
 	Offline            bool     // URL extends only from cache
 	Strict             bool     // make zc.buildout's silent cases errors (see the package documentation)
 	HTTPClient         *http.Client
+
+	// Merge selects how extends are merged: MergeNested ("" = nested
+	// unless the root file says `[buildout] hbuild-merge = flattened`) or
+	// MergeFlattened. An explicit value beats the root file's.
+	Merge string
+}
+
+// Merge modes (LoadOptions.Merge, [buildout] hbuild-merge).
+const (
+	MergeNested    = "nested"    // zc.buildout 2.13 to 3.0.1: each extended file is resolved on its own (default)
+	MergeFlattened = "flattened" // zc.buildout HEAD (>= 3.1.1): one depth-first sequence of per-file results
+)
+
+// MergeOption is the [buildout] option of the root file that selects the
+// merge mode when LoadOptions.Merge is empty.
+const MergeOption = "hbuild-merge"
+
+// Warning is something zc.buildout accepts silently that is probably a
+// mistake, or a file optional-extends skipped. File and Line say where
+// (File is empty for the command line).
+type Warning struct {
+	File    string
+	Line    int
+	Section string
+	Option  string
+	Msg     string
+}
+
+// String is "file:line: warning: msg".
+func (w Warning) String() string {
+	where := w.File
+	if where == "" {
+		where = "command line"
+	} else if w.Line > 0 {
+		where = fmt.Sprintf("%s:%d", w.File, w.Line)
+	}
+	return where + ": warning: " + w.Msg
 }
 
 // ZCBuildoutVersion is the zc.buildout version hbuild's language follows;
@@ -90,6 +127,10 @@ type loader struct {
 	offline  bool
 	strict   []*Error
 	hook     mergeHook
+	flat     bool                  // MergeFlattened
+	built    map[string]*builtFile // flattened mode: each file's own data
+	warnings []Warning
+	warnSeen map[Warning]bool
 	client   *http.Client
 	downOnce map[string][]byte
 
@@ -141,13 +182,13 @@ func (l *loader) prefetch(id string) {
 		} else {
 			e.src = string(b)
 			var pf *parsedFile
-			pf, e.err = parseFile(id, e.src, l.cond)
+			pf, e.err = parseFileMode(id, e.src, l.cond, l.flat)
 			if e.err == nil {
-				bf := &builtFile{}
-				bf.d, bf.extends, bf.extendsLine, e.err = buildData(pf, id, KindFile)
+				var bf *builtFile
+				bf, e.err = buildData(pf, id, KindFile, l.flat)
 				e.built = bf
 				if e.err == nil {
-					for _, n := range strings.FieldsFunc(bf.extends, isSpace) {
+					for _, n := range strings.FieldsFunc(bf.extends+" "+bf.optional, isSpace) {
 						switch {
 						case isURL(n):
 						case filepath.IsAbs(n):
@@ -186,9 +227,9 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	if l.client == nil {
 		l.client = &http.Client{Timeout: 60 * time.Second}
 	}
-	if opts.Strict {
-		l.hook = l.strictHook
-	}
+	l.hook = l.operatorHook
+	l.warnSeen = map[Warning]bool{}
+	l.built = map[string]*builtFile{}
 	d := data{}
 	bs := section{}
 	for _, kv := range buildoutDefaults {
@@ -224,6 +265,22 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 		bs["directory"] = newValue(dir, Origin{Kind: KindComputed})
 	}
 
+	switch opts.Merge {
+	case "", MergeNested:
+	case MergeFlattened:
+		l.flat = true
+	default:
+		return nil, &Error{Msg: fmt.Sprintf("unknown merge mode %q; use %q or %q", opts.Merge, MergeNested, MergeFlattened)}
+	}
+	if opts.Merge == "" && !isURL(root) {
+		flat, err := l.rootMergeMode(root)
+		if err != nil {
+			return nil, err
+		}
+		l.flat = flat
+	}
+
+	var userData data
 	if !opts.IgnoreUserDefaults {
 		ud, explicit := opts.UserDefaults, opts.UserDefaults != ""
 		if !explicit {
@@ -242,6 +299,17 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 					return nil, &Error{File: ud, Msg: err.Error()}
 				}
 				l.kind = KindUserDefaults
+				if l.flat {
+					seq, err := l.openFlat(filepath.Dir(abs), abs, "", 0)
+					if err != nil {
+						return nil, err
+					}
+					userData = data{}
+					for _, r := range seq {
+						mergeDataFlat(userData, r, l.hook)
+					}
+					break
+				}
 				u, err := l.open(filepath.Dir(abs), abs, "", 0)
 				if err != nil {
 					return nil, err
@@ -254,7 +322,11 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	}
 	l.kind = KindFile
 	l.memo = map[string]data{}
+	l.built = map[string]*builtFile{}
 	l.applyDownloadOptions(d["buildout"])
+	if userData != nil {
+		l.applyDownloadOptions(userData["buildout"])
+	}
 	l.applyDownloadOptions(cl["buildout"])
 	base := filepath.Dir(root)
 	if isURL(root) {
@@ -263,13 +335,35 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	if !isURL(root) {
 		l.prefetch(root)
 	}
-	res, err := l.open(base, root, "", 0)
+	var res data
+	if l.flat {
+		var seq []data
+		seq, err = l.openFlat(base, root, "", 0)
+		if err == nil {
+			// The user defaults lie under the whole project, as in the
+			// nested mode; in the sequence they come first.
+			res = data{}
+			if userData != nil {
+				seq = append([]data{userData}, seq...)
+			}
+			for _, r := range seq {
+				mergeDataFlat(res, r, l.hook)
+			}
+		}
+	} else {
+		res, err = l.open(base, root, "", 0)
+	}
 	l.preWG.Wait()
 	if err != nil {
 		return nil, err
 	}
-	mergeData(d, res, l.hook)
-	mergeData(d, cl, l.hook)
+	if l.flat {
+		mergeDataFlat(d, res, l.hook)
+		mergeDataFlat(d, cl, l.hook)
+	} else {
+		mergeData(d, res, l.hook)
+		mergeData(d, cl, l.hook)
+	}
 
 	if _, ok := d["buildout"]["versions"]; !ok {
 		b := cloneSection(d["buildout"])
@@ -306,11 +400,82 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 			return nil, err
 		}
 	}
+	l.leftoverWarnings(d)
 	p := newProfile(root, d, l.files)
 	if err := p.startup(); err != nil {
 		return nil, err
 	}
+	sort.SliceStable(l.warnings, func(i, j int) bool {
+		a, b := l.warnings[i], l.warnings[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Section != b.Section {
+			return a.Section < b.Section
+		}
+		if a.Option != b.Option {
+			return a.Option < b.Option
+		}
+		return a.Msg < b.Msg
+	})
+	p.warnings = l.warnings
 	return p, nil
+}
+
+func (l *loader) warn(w Warning) {
+	if !l.warnSeen[w] {
+		l.warnSeen[w] = true
+		l.warnings = append(l.warnings, w)
+	}
+}
+
+// rootMergeMode reads [buildout] hbuild-merge of the root file.
+func (l *loader) rootMergeMode(root string) (bool, error) {
+	src, err := l.read(root)
+	if err != nil {
+		return false, &Error{File: root, Msg: fmt.Sprintf("cannot read profile: %v", err)}
+	}
+	pf, err := parseFile(root, src, l.cond)
+	if err != nil {
+		return false, err
+	}
+	b, ok := pf.sections["buildout"]
+	if !ok {
+		return false, nil
+	}
+	o, ok := b.opts[MergeOption]
+	if !ok {
+		return false, nil
+	}
+	switch o.value {
+	case MergeNested:
+		return false, nil
+	case MergeFlattened:
+		return true, nil
+	}
+	return false, &Error{File: root, Line: o.line, Section: "buildout", Option: MergeOption,
+		Msg: fmt.Sprintf("unknown merge mode %q; write %s = %s or %s = %s", o.value, MergeOption, MergeNested, MergeOption, MergeFlattened)}
+}
+
+// leftoverWarnings warns about operators zc.buildout leaves unresolved.
+func (l *loader) leftoverWarnings(d data) {
+	for sn, s := range d {
+		if _, inMacro := s["<"]; inMacro {
+			continue // resolved when the macro is expanded
+		}
+		for k, v := range s {
+			name, op := opBase(k)
+			if op == 0 {
+				continue
+			}
+			o := lastFileOrigin(v)
+			l.warn(Warning{File: o.File, Line: o.Line, Section: sn, Option: name,
+				Msg: fmt.Sprintf("`%s %c=` in [%s] is never applied: the section exists in no profile this file extends, so zc.buildout keeps an option literally named %q and no %s; write `%s = ...` instead, or use the flattened merge", name, op, sn, k, name, name)})
+		}
+	}
 }
 
 func unwrapPathError(err error) error {
@@ -340,14 +505,20 @@ func lastFileOrigin(v *Value) Origin {
 	return v.last()
 }
 
-func (l *loader) strictHook(key string, op *Value, operator byte) {
+// operatorHook warns about `-=` on an option that does not exist (an
+// error under Strict).
+func (l *loader) operatorHook(sec, key string, op *Value, operator byte) {
 	if operator != '-' {
 		return
 	}
 	o := op.last()
 	name, _ := opBase(key)
-	l.strict = append(l.strict, &Error{File: o.File, Line: o.Line, Option: name,
-		Msg: fmt.Sprintf("`%s -=` removes lines from an option that does not exist; define %s in a base profile first or delete this line", name, name)})
+	msg := fmt.Sprintf("`%s -=` removes lines from an option that does not exist; define %s in a base profile first or delete this line", name, name)
+	l.warn(Warning{File: o.File, Line: o.Line, Section: sec, Option: name,
+		Msg: fmt.Sprintf("`%s -=` in [%s] removes lines from an option that does not exist (zc.buildout makes it empty); define %s in a base profile first or delete this line", name, sec, name)})
+	if l.opts.Strict {
+		l.strict = append(l.strict, &Error{File: o.File, Line: o.Line, Section: sec, Option: name, Msg: msg})
+	}
 }
 
 // strictCheck reports operators zc.buildout leaves unresolved and `<=` in
@@ -452,21 +623,22 @@ func expandUser(p string) string {
 	return p
 }
 
-// open reads one file and everything it extends, fully merged (zc.buildout's
-// _open). Results are memoised per file: a file extended through several
-// paths is read and resolved once.
-func (l *loader) open(base, name, from string, line int) (data, error) {
-	var id string
+// resolveID is the identity of the file name extended from base (a
+// directory or URL prefix).
+func resolveID(base, name string) string {
 	switch {
 	case isURL(name):
-		id = name
+		return name
 	case isURL(base) && !filepath.IsAbs(name):
-		id = base + "/" + name
+		return base + "/" + name
 	case filepath.IsAbs(name):
-		id = filepath.Clean(name)
-	default:
-		id = filepath.Join(base, name)
+		return filepath.Clean(name)
 	}
+	return filepath.Join(base, name)
+}
+
+// cycle reports an extends cycle through id.
+func (l *loader) cycle(id, from string, line int) error {
 	for i, f := range l.stack {
 		if f.id == id {
 			chain := make([]string, 0, len(l.stack)-i+1)
@@ -474,14 +646,18 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 				chain = append(chain, g.id)
 			}
 			chain = append(chain, id)
-			return nil, &Error{File: from, Line: line, Section: "buildout", Option: "extends",
+			return &Error{File: from, Line: line, Section: "buildout", Option: "extends",
 				Msg: fmt.Sprintf("recursive extends: %s; remove one of these extends", strings.Join(chain, " -> "))}
 		}
 	}
-	if d, ok := l.memo[id]; ok {
-		return d, nil
+	return nil
+}
+
+// readBuilt reads and parses one file (from the prefetch when it has it).
+func (l *loader) readBuilt(id, from string, line int) (*builtFile, error) {
+	if b, ok := l.built[id]; ok {
+		return b, nil
 	}
-	var pf *parsedFile
 	var built *builtFile
 	var src string
 	var err error
@@ -509,21 +685,98 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 		l.files = append(l.files, id)
 	}
 	if built == nil {
-		if pf, err = parseFile(id, src, l.cond); err != nil {
+		pf, err := parseFileMode(id, src, l.cond, l.flat)
+		if err != nil {
 			return nil, err
 		}
+		if built, err = buildData(pf, id, l.kind, l.flat); err != nil {
+			return nil, err
+		}
+	}
+	if l.flat {
+		l.built[id] = built
+	}
+	return built, nil
+}
+
+// openFlat is zc.buildout HEAD's _open (spec §5.4): the per-file results
+// of name and everything it extends, in depth-first post-order (extends,
+// then optional-extends, then the file itself). A file extended through
+// several paths appears once per path.
+func (l *loader) openFlat(base, name, from string, line int) ([]data, error) {
+	id := resolveID(base, name)
+	if err := l.cycle(id, from, line); err != nil {
+		return nil, err
+	}
+	built, err := l.readBuilt(id, from, line)
+	if err != nil {
+		return nil, err
+	}
+	root := len(l.stack) == 0
+	l.stack = append(l.stack, frame{id: id, from: from, line: line})
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+	if root {
+		l.applyDownloadOptions(built.d["buildout"])
+	}
+	thisBase := filepath.Dir(id)
+	if isURL(id) {
+		thisBase = id[:strings.LastIndexByte(id, '/')]
+	}
+	var seq []data
+	for _, n := range strings.FieldsFunc(built.extends, isSpace) {
+		sub, err := l.openFlat(thisBase, n, id, built.extendsLine)
+		if err != nil {
+			return nil, err
+		}
+		seq = append(seq, sub...)
+	}
+	for _, n := range strings.FieldsFunc(built.optional, isSpace) {
+		if isURL(n) || isURL(id) && !filepath.IsAbs(n) {
+			return nil, &Error{File: id, Line: built.optionalLine, Section: "buildout", Option: "optional-extends",
+				Msg: fmt.Sprintf("optional-extends takes local paths only, not %s; use extends for URLs", n)}
+		}
+		oid := resolveID(thisBase, n)
+		if _, err := os.Stat(oid); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, &Error{File: id, Line: built.optionalLine, Section: "buildout", Option: "optional-extends",
+					Msg: fmt.Sprintf("cannot read optional profile %s: %v", oid, unwrapPathError(err))}
+			}
+			l.warn(Warning{File: id, Line: built.optionalLine, Section: "buildout", Option: "optional-extends",
+				Msg: fmt.Sprintf("optional-extends file not found: %s (skipped)", oid)})
+			continue
+		}
+		sub, err := l.openFlat(thisBase, n, id, built.optionalLine)
+		if err != nil {
+			return nil, err
+		}
+		seq = append(seq, sub...)
+	}
+	return append(seq, built.d), nil
+}
+
+// open reads one file and everything it extends, fully merged (zc.buildout's
+// _open). Results are memoised per file: a file extended through several
+// paths is read and resolved once.
+func (l *loader) open(base, name, from string, line int) (data, error) {
+	id := resolveID(base, name)
+	if err := l.cycle(id, from, line); err != nil {
+		return nil, err
+	}
+	if d, ok := l.memo[id]; ok {
+		return d, nil
+	}
+	built, err := l.readBuilt(id, from, line)
+	if err != nil {
+		return nil, err
 	}
 	root := len(l.stack) == 0
 	l.stack = append(l.stack, frame{id: id, from: from, line: line})
 	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
 
-	var result data
-	var extends string
-	var extendsLine int
-	if built != nil {
-		result, extends, extendsLine = built.d, built.extends, built.extendsLine
-	} else if result, extends, extendsLine, err = buildData(pf, id, l.kind); err != nil {
-		return nil, err
+	result, extends, extendsLine := built.d, built.extends, built.extendsLine
+	if built.optionalLine > 0 {
+		l.warn(Warning{File: id, Line: built.optionalLine, Section: "buildout", Option: "optional-extends",
+			Msg: "optional-extends is not applied in the nested merge (zc.buildout 2.13 and 3.0 keep it as a plain option); select the flattened merge (--merge flattened or [buildout] hbuild-merge = flattened) or use extends"})
 	}
 	if root {
 		l.applyDownloadOptions(result["buildout"])
@@ -559,23 +812,32 @@ func (l *loader) open(base, name, from string, line int) (data, error) {
 // builtFile is one file's sections as values, before its extends are
 // merged.
 type builtFile struct {
-	d           data
-	extends     string
-	extendsLine int
+	d            data
+	extends      string
+	extendsLine  int
+	optional     string // optional-extends (flattened mode only)
+	optionalLine int    // its line (both modes; in nested mode it stays an option)
 }
 
 // buildData turns a parsed file into values (origin: the file, kind), with
-// buildout:extends taken out and _profile_base_location_ added.
-func buildData(pf *parsedFile, id, kind string) (data, string, int, error) {
-	var extends string
-	extendsLine := 0
+// buildout:extends taken out (and optional-extends in flattened mode) and
+// _profile_base_location_ added.
+func buildData(pf *parsedFile, id, kind string, flat bool) (*builtFile, error) {
+	bf := &builtFile{}
 	if b, ok := pf.sections["buildout"]; ok {
 		if e, ok := b.opts["extends"]; ok {
-			extends, extendsLine = e.value, e.line
+			bf.extends, bf.extendsLine = e.value, e.line
 			delete(b.opts, "extends")
 		}
+		if e, ok := b.opts["optional-extends"]; ok {
+			bf.optionalLine = e.line
+			if flat {
+				bf.optional = e.value
+				delete(b.opts, "optional-extends")
+			}
+		}
 		if e, ok := b.opts["extended-by"]; ok {
-			return nil, "", 0, &Error{File: id, Line: e.line, Section: "buildout", Option: "extended-by",
+			return nil, &Error{File: id, Line: e.line, Section: "buildout", Option: "extended-by",
 				Msg: "the extended-by option is no longer supported; make the other profile extend this one instead"}
 		}
 	}
@@ -609,7 +871,8 @@ func buildData(pf *parsedFile, id, kind string) (data, string, int, error) {
 		}
 		result[sname] = s
 	}
-	return result, extends, extendsLine, nil
+	bf.d = result
+	return bf, nil
 }
 
 // read returns a file's text: a local file, or a URL fetched over HTTP and

@@ -13,6 +13,11 @@ import (
 type rawOption struct {
 	value string
 	line  int
+
+	// prior holds, in flattened mode, the normalised values of earlier
+	// occurrences of the same operator key in the section (hasPrior).
+	prior    string
+	hasPrior bool
 }
 
 // parsedSection is one section of one file, options keyed as written
@@ -211,8 +216,27 @@ func matchOption(line string) (key, value string, ok bool) {
 	return pyRStrip(line[:k]), pyStrip(line[k+1:]), true
 }
 
-// parseFile parses one file's text. name is used in errors.
+// parseFile parses one file's text as zc.buildout 2.13 does (a repeated
+// key replaces the earlier one). name is used in errors.
 func parseFile(name, src string, cond condFunc) (*parsedFile, error) {
+	return parseFileMode(name, src, cond, false)
+}
+
+// normalizeValue is the end-of-file normalisation of one value (§2.1).
+func normalizeValue(v string) string {
+	if v != "" && isSpace(firstRune(v)) {
+		return removeLeadingBlankLines(dedent(pyRStrip(v)))
+	}
+	return v
+}
+
+// parseFileMode is parseFile; with flat it follows zc.buildout HEAD
+// (spec §2.2): a repeated `+=`/`-=` key in one section appends its lines
+// to the earlier occurrence (each occurrence normalised first, unlike
+// upstream, which joins the raw text), and a plain `x = v` after `x +=`
+// or `x -=` drops the pending operators on x (every spelling, where
+// upstream drops only "x +" and "x -").
+func parseFileMode(name, src string, cond condFunc, flat bool) (*parsedFile, error) {
 	pf := &parsedFile{sections: make(map[string]*parsedSection)}
 	var (
 		cursect   *parsedSection
@@ -284,7 +308,22 @@ func parseFile(name, src string, cond condFunc) (*parsedFile, error) {
 				continue
 			}
 			optname = key
-			cursect.opts[key] = rawOption{value: val, line: lineno}
+			ro := rawOption{value: val, line: lineno}
+			if flat {
+				if _, op := opBase(key); op != 0 {
+					if old, ok := cursect.opts[key]; ok {
+						ro.line = old.line
+						ro.prior, ro.hasPrior = joinOccurrence(old.prior, old.hasPrior, normalizeValue(old.value)), true
+					}
+				} else {
+					for k := range cursect.opts {
+						if b, op := opBase(k); op != 0 && b == key {
+							delete(cursect.opts, k)
+						}
+					}
+				}
+			}
+			cursect.opts[key] = ro
 			blockmode = val == ""
 			continue
 		}
@@ -308,12 +347,29 @@ func parseFile(name, src string, cond condFunc) (*parsedFile, error) {
 	for _, s := range pf.sections {
 		for k, o := range s.opts {
 			if o.value != "" && isSpace(firstRune(o.value)) {
-				o.value = removeLeadingBlankLines(dedent(pyRStrip(o.value)))
+				o.value = normalizeValue(o.value)
+				s.opts[k] = o
+			}
+			if o.hasPrior {
+				o.value = joinOccurrence(o.prior, true, o.value)
+				o.prior, o.hasPrior = "", false
 				s.opts[k] = o
 			}
 		}
 	}
 	return pf, nil
+}
+
+// joinOccurrence appends the lines of a repeated operator's value v to the
+// earlier ones (an empty repeated value adds nothing).
+func joinOccurrence(prior string, hasPrior bool, v string) string {
+	if !hasPrior {
+		return v
+	}
+	if v == "" {
+		return prior
+	}
+	return prior + "\n" + v
 }
 
 // dedent is Python's textwrap.dedent.

@@ -21,6 +21,15 @@ type Profile struct {
 	chain     []string // options being substituted, outermost first
 
 	inheritedRaw map[string]map[string]*Value // Raw's macro-inherited options
+	warnings     []Warning
+}
+
+// Warnings returns what Load accepted but is probably a mistake, sorted by
+// file and line: `-=` on an option that does not exist, an operator left
+// unresolved (an option named "x +"), optional-extends skipped or not
+// applied. Under LoadOptions.Strict the first two are errors instead.
+func (p *Profile) Warnings() []Warning {
+	return append([]Warning(nil), p.warnings...)
 }
 
 // secState is zc.buildout's Options object of one section.
@@ -339,7 +348,7 @@ func (p *Profile) expand(name string, raw section, doing []string, inherited map
 			}
 		}
 	}
-	result = mergeSectionMode(result, raw, nil, true)
+	result = mergeSectionMode(name, result, raw, nil, true)
 	delete(result, "<")
 	if inherited != nil {
 		for k, v := range raw {

@@ -188,19 +188,20 @@ func opSortLess(a, b string) bool {
 
 // mergeHook is told about operators zc.buildout resolves silently: `-=`
 // (op '-') or `+=` (op '+') on an option that does not exist.
-type mergeHook func(key string, op *Value, operator byte)
+// sec is the section.
+type mergeHook func(sec, key string, op *Value, operator byte)
 
 // mergeSection is zc.buildout's _update_section(s1, s2): s2's operators are
 // resolved (against s2's own plain value first, then s1's, then ""), then
 // s2's values override s1's. Neither argument is modified.
-func mergeSection(s1, s2 section, hook mergeHook) section {
-	return mergeSectionMode(s1, s2, hook, false)
+func mergeSection(sec string, s1, s2 section, hook mergeHook) section {
+	return mergeSectionMode(sec, s1, s2, hook, false)
 }
 
 // mergeSectionMode is mergeSection; with plain set, a plain value of s2
 // replaces s1's without recording an override (macro expansion, where
 // zc.buildout keeps no history).
-func mergeSectionMode(s1, s2 section, hook mergeHook, plain bool) section {
+func mergeSectionMode(sec string, s1, s2 section, hook mergeHook, plain bool) section {
 	if !plain && len(s2) <= len(s1) {
 		// The common case of diamonds: s2 adds nothing to s1.
 		same := true
@@ -258,7 +259,7 @@ func mergeSectionMode(s1, s2 section, hook mergeHook, plain bool) section {
 					base = true
 				} else {
 					if hook != nil {
-						hook(k, v, o)
+						hook(sec, k, v, o)
 					}
 					start = newValue("", Origin{Kind: KindImplicit})
 				}
@@ -321,11 +322,67 @@ func mergeData(d1, d2 data, hook mergeHook) {
 			if sameSection(s1, s2) {
 				continue
 			}
-			d1[name] = mergeSection(s1, s2, hook)
+			d1[name] = mergeSection(name, s1, s2, hook)
 		} else {
 			d1[name] = s2
 		}
 	}
+}
+
+// mergeDataFlat is zc.buildout HEAD's _update(d1, d2) (the flattened
+// merge, spec §5.4): mergeData, except that a section new to d1 without a
+// `<` key has its operators on options it does not set turned into plain
+// assignments (`x += v` is `x = v`, `x -= v` is `x = ""`) before it is
+// normalised with mergeSection({}, s).
+func mergeDataFlat(d1, d2 data, hook mergeHook) {
+	for name, s2 := range d2 {
+		if s1, ok := d1[name]; ok {
+			if sameSection(s1, s2) {
+				continue
+			}
+			d1[name] = mergeSection(name, s1, s2, hook)
+			continue
+		}
+		d1[name] = normalizeNewSection(name, s2, hook)
+	}
+}
+
+// normalizeNewSection applies HEAD's rule for a section new to the
+// profile (see mergeDataFlat). The operator's option name is stripped of
+// the whole operator (upstream drops two characters, so `abc+=1` would
+// set `ab`).
+func normalizeNewSection(name string, s section, hook mergeHook) section {
+	if _, macro := s["<"]; macro {
+		return s
+	}
+	var ops []string
+	for k := range s {
+		if _, o := opBase(k); o != 0 {
+			ops = append(ops, k)
+		}
+	}
+	if len(ops) == 0 {
+		return s
+	}
+	sortStrings(ops, opSortLess)
+	c := cloneSection(s)
+	for _, k := range ops {
+		base, o := opBase(k)
+		if _, ok := c[base]; ok {
+			continue
+		}
+		v := c[k]
+		delete(c, k)
+		if o == '+' {
+			c[base] = &Value{Raw: v.Raw, o: Origin{File: v.o.File, Line: v.o.Line, Kind: v.o.Kind, Text: v.Raw}, n: 1}
+			continue
+		}
+		if hook != nil {
+			hook(name, k, v, o)
+		}
+		c[base] = &Value{Raw: "", o: Origin{File: v.o.File, Line: v.o.Line, Kind: v.o.Kind}, n: 1}
+	}
+	return mergeSection(name, section{}, c, hook)
 }
 
 // sameSection reports whether a and b are the same map and hold no
