@@ -25,6 +25,11 @@ added or removed lines.
 annotate). --json prints {"section": {"option": {"value", "origins"}}} with
 file, line, kind and operation of every step.
 
+Warnings (-= on an option that does not exist, an operator left as a raw
+"x +" option, optional-extends skipped) go to stderr as
+"file:line: warning: ..."; --strict makes the first two errors. --merge
+flattened merges extends as zc.buildout 3.1+ does (see hbuild --help).
+
 Example:
   hbuild -c buildout.cfg annotate
   hbuild annotate zlib buildout --history
@@ -42,6 +47,7 @@ Example:
 			if err != nil {
 				return err
 			}
+			printWarnings(cmd.ErrOrStderr(), p)
 			if asJSON {
 				return p.AnnotateJSON(cmd.OutOrStdout(), sections)
 			}

@@ -101,8 +101,8 @@ func TestQueryErrors(t *testing.T) {
 	}
 	minus := writeTestProfile(t, map[string]string{"base.cfg": "[s]\nx = 1\n",
 		"buildout.cfg": "[buildout]\nextends = base.cfg\nparts =\n[s]\ny -= a\n"})
-	if out, err := runProfileCmd(t, "-U", "-c", minus, "query", "s:y"); err != nil || out != "\n" {
-		t.Fatalf("-= on a missing option: %q, %v (zc.buildout accepts it)", out, err)
+	if out, errs, err := runSplit(t, "-U", "-c", minus, "query", "s:y"); err != nil || out != "\n" || !strings.Contains(errs, "buildout.cfg:5: warning: ") {
+		t.Fatalf("-= on a missing option: %q, %v, stderr %q (zc.buildout accepts it; hbuild warns)", out, err, errs)
 	}
 	_, err = runProfileCmd(t, "-U", "-c", minus, "query", "--strict", "s:y")
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "buildout.cfg:5:") {

@@ -90,7 +90,7 @@ func setup(ctx context.Context, f *engineFlags, overrides []string, events func(
 		Directory: f.Directory, Platform: f.Platform,
 		Load: profile.LoadOptions{
 			Overrides: append(append([]string(nil), global.Overrides...), overrides...), IgnoreUserDefaults: global.IgnoreUserDefaults,
-			CacheDir: dir + "/extends", Offline: f.Offline,
+			CacheDir: dir + "/extends", Offline: f.Offline, Merge: mergeMode(),
 		},
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -20,11 +21,13 @@ func newQueryCmd() *cobra.Command {
 overrides) and prints the value of one option after macro expansion and
 ${section:option} substitution. Without a section, the option is looked up
 in [buildout]. Trailing section:option=value arguments override options,
-like -o.
+like -o. Warnings about the profile go to stderr as
+"file:line: warning: ...".
 
 Example:
   hbuild -c buildout.cfg query zlib:url
-  hbuild query buildout:parts-directory buildout:directory=/opt/hbuild`,
+  hbuild query buildout:parts-directory buildout:directory=/opt/hbuild
+  hbuild --merge flattened query buildout:parts`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var target string
@@ -53,6 +56,7 @@ Example:
 			if err != nil {
 				return err
 			}
+			printWarnings(cmd.ErrOrStderr(), p)
 			v, err := p.Get(section, option)
 			if err != nil {
 				return err
@@ -63,6 +67,13 @@ Example:
 	}
 	cmd.Flags().BoolVar(&strict, "strict", false, "reject what zc.buildout silently accepts (-= on a missing option, unresolved +=/-=)")
 	return cmd
+}
+
+// printWarnings prints the profile's warnings as "file:line: warning: ...".
+func printWarnings(w io.Writer, p *profile.Profile) {
+	for _, x := range p.Warnings() {
+		fmt.Fprintln(w, x.String())
+	}
 }
 
 // profileFromArgs loads the profile named by the global flags, with the
@@ -81,6 +92,7 @@ func loadProfileStrict(extra []string, strict bool) (*profile.Profile, error) {
 		Overrides:          append(append([]string(nil), global.Overrides...), extra...),
 		IgnoreUserDefaults: global.IgnoreUserDefaults,
 		Strict:             strict,
+		Merge:              mergeMode(),
 	}
 	if dir, err := cacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "extends")

@@ -18,6 +18,7 @@ type globalOptions struct {
 	Verbose            bool     // -v: stream logs
 	IgnoreUserDefaults bool     // -U: do not read ~/.buildout/default.cfg
 	Overrides          []string // section:option=value, also given as trailing args
+	Merge              string   // --merge: nested or flattened ("" = the profile's hbuild-merge, else nested)
 }
 
 var global globalOptions
@@ -47,6 +48,7 @@ The same profile gives the same digests on any machine.`,
 	pf.BoolVarP(&global.Verbose, "verbose", "v", false, "stream build logs to stderr")
 	pf.BoolVarP(&global.IgnoreUserDefaults, "ignore-user-defaults", "U", false, "do not read the user defaults file (~/.buildout/default.cfg)")
 	pf.StringArrayVarP(&global.Overrides, "set", "o", nil, "override an option: section:option=value (repeatable)")
+	pf.StringVar(&global.Merge, "merge", "", "how extends are merged: nested (zc.buildout 2.13/3.0, default) or flattened (zc.buildout 3.1+); default: the root profile's [buildout] hbuild-merge, else nested")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 
 	fs := make([]*cobra.Command, 0, len(commands))
@@ -121,3 +123,6 @@ func cacheDir() (string, error) {
 	}
 	return filepath.Join(home, ".cache", "hbuild"), nil
 }
+
+// mergeMode is profile.LoadOptions.Merge as --merge sets it.
+func mergeMode() string { return global.Merge }
