@@ -25,7 +25,8 @@ type Store struct {
 
 	// failAt, when set (tests only), is called before each step of a
 	// batch commit ("write", "sync", "rename", "sync-renames") with the
-	// key concerned ("" for a sync); an error fails that step.
+	// key concerned ("" for a sync); an error fails that step. Writes of
+	// different keys call it concurrently.
 	failAt func(step, key string) error
 }
 
@@ -332,21 +333,30 @@ func (s *Store) commitBatch(batch []int, ps []*Pending, metas []*Meta, ents []*E
 		}
 		return s.failAt(name, key)
 	}
-	var written []int
-	for _, i := range batch {
+	// Files are written a few at a time: each takes several metadata
+	// operations, which wait for the disk's journal.
+	ok := make([]bool, len(batch))
+	forEach(len(batch), commitJobs, func(j int) {
+		i := batch[j]
 		p, m := ps[i], metas[i]
 		if e, err := s.Get(p.key); err != nil || e != nil {
 			// Committed by another process meanwhile.
 			p.Abort()
 			ents[i], errs[i] = e, err
-			continue
+			return
 		}
 		if err := p.writeMeta(m, step); err != nil {
 			p.Abort()
 			errs[i] = err
-			continue
+			return
 		}
-		written = append(written, i)
+		ok[j] = true
+	})
+	var written []int
+	for j, i := range batch {
+		if ok[j] {
+			written = append(written, i)
+		}
 	}
 	if len(written) == 0 {
 		return
@@ -396,6 +406,9 @@ func (s *Store) commitBatch(batch []int, ps []*Pending, metas []*Meta, ents []*E
 		}
 	}
 }
+
+// commitJobs bounds the entries of a batch written at once.
+const commitJobs = 4
 
 // lastBuildName is the last-build record of a pending entry of a batch,
 // moved to last/ once the entry is committed.

@@ -68,8 +68,14 @@ func TestCommitAll(t *testing.T) {
 		p, m := pendingPart(t, s, rkey(fmt.Sprint("batch", i)), fmt.Sprint("p", i), fmt.Sprint("content ", i))
 		ps, ms = append(ps, p), append(ms, m)
 	}
+	var mu sync.Mutex
 	var steps []string
-	s.failAt = func(step, key string) error { steps = append(steps, step); return nil }
+	s.failAt = func(step, key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		steps = append(steps, step)
+		return nil
+	}
 	ents, errs := s.CommitAll(context.Background(), ps, ms)
 	for i := 0; i < n; i++ {
 		if errs[i] != nil || ents[i] == nil || ents[i].Key != rkey(fmt.Sprint("batch", i)) {
