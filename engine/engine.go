@@ -208,6 +208,9 @@ func (e *Engine) Plan(ctx context.Context, profilePath string, po PlanOptions) (
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range pl.Profile.Warnings() {
+		e.emit(Event{Kind: EvWarning, Line: w.String()})
+	}
 	e.fetchSettings(pl.Profile)
 	return pl, nil
 }
