@@ -5,7 +5,10 @@
 # hbuild's Prefetch (look every key up, pull, verify, unpack into the store)
 # against `skopeo copy` of an image made of the same layers from the same
 # registry to an OCI layout, and this script prints the ratios and the cost
-# per added part (slope between N=1 and N=50).
+# per added part (slope between N=1 and N=50). In the same run,
+# BenchmarkCommit gives the local store's commit cost per part: 50 pulled
+# entries committed one by one (Pending.Commit, as Pull does) and as one
+# batch (Store.CommitAll, as PullAll/Prefetch do).
 #
 #   bash bench/cache.sh
 #   RUNS=10 PART_BYTES=1048576 TMPDIR=/dev/shm bash bench/cache.sh
@@ -17,9 +20,12 @@ cd "$(dirname "$0")/.."
 for t in docker-registry skopeo go; do
 	command -v "$t" >/dev/null || { echo "cache.sh: $t is missing (make deps)" >&2; exit 1; }
 done
-out=$(HBUILD_BENCH_PART_BYTES=${PART_BYTES:-262144} go test -run '^$' -bench '^BenchmarkRemoteCache$' -benchtime "${RUNS:-5}x" -count 1 ./cache)
+out=$(HBUILD_BENCH_PART_BYTES=${PART_BYTES:-262144} go test -run '^$' -bench '^(BenchmarkRemoteCache|BenchmarkCommit)$' -benchtime "${RUNS:-5}x" -count 1 ./cache)
 echo "$out" | grep -E '^(cpu|Benchmark)' || { echo "$out" >&2; exit 1; }
 echo "$out" | awk -v cpus="$(nproc)" '
+/^BenchmarkCommit\// {
+	split($1, a, "[/-]"); c[a[2]] = $(NF - 1)
+}
 /^BenchmarkRemoteCache\/parts=/ {
 	split($1, a, "[=-]"); n = a[2]
 	for (i = 4; i < NF; i++) v[$(i + 1)] = $i
@@ -29,4 +35,6 @@ echo "$out" | awk -v cpus="$(nproc)" '
 END {
 	if ((1 in h) && (50 in h))
 		printf "per added part: hbuild %.1f ms, skopeo %.1f ms (%d CPUs, load %s)\n", (h[50] - h[1]) / 49, (s[50] - s[1]) / 49, cpus, load
+	if (("each" in c) && ("batch" in c))
+		printf "store commit per part (50 entries): one by one %.2f ms, batch %.2f ms\n", c["each"], c["batch"]
 }' load="$(cut -d' ' -f1 /proc/loadavg)"
