@@ -94,7 +94,10 @@
 //     and a plain `x = v` after `x +=`/`x -=` cancels them (HEAD's parser;
 //     each occurrence is normalised before joining, where upstream joins the
 //     raw text, and every spelling of the operator is cancelled). The
-//     command-line overrides are merged with the same rules.
+//     command-line overrides are merged with the same rules, and
+//     `buildout:extends=f1 f2` given there opens those files (relative to
+//     the working directory, as zc.buildout 3 does) and merges them over
+//     the profile before the other overrides.
 //
 // optional-extends (zc.buildout HEAD, spec §4.2) is honoured in the
 // flattened mode only: its local paths (relative to the file that names
@@ -110,6 +113,6 @@
 // and optional-extends skipped or not applied. Under LoadOptions.Strict the
 // first two are errors.
 //
-// Not implemented: `buildout:extends` given on the command line opening
-// files (zc.buildout 3.x); it stays a plain option as in 2.13.
+// In the nested mode `buildout:extends` given on the command line stays a
+// plain option, as in zc.buildout 2.13.
 package profile

@@ -359,6 +359,9 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	}
 	if l.flat {
 		mergeDataFlat(d, res, l.hook)
+		if err := l.commandLineExtends(d, cl); err != nil {
+			return nil, err
+		}
 		mergeDataFlat(d, cl, l.hook)
 	} else {
 		mergeData(d, res, l.hook)
@@ -423,6 +426,42 @@ func Load(path string, opts LoadOptions) (*Profile, error) {
 	})
 	p.warnings = l.warnings
 	return p, nil
+}
+
+// commandLineExtends is zc.buildout 3's `buildout:extends=f1 f2` on the
+// command line (flattened mode): the files (relative to the working
+// directory) are opened as root profiles and merged over d, left to right,
+// before the other overrides; the option is taken out of cl.
+func (l *loader) commandLineExtends(d, cl data) error {
+	v, ok := cl["buildout"]["extends"]
+	if !ok {
+		return nil
+	}
+	b := cloneSection(cl["buildout"])
+	delete(b, "extends")
+	cl["buildout"] = b
+	wd, err := os.Getwd()
+	if err != nil {
+		return &Error{Section: "buildout", Option: "extends", Msg: fmt.Sprintf("command-line extends: %v", err)}
+	}
+	for _, n := range strings.FieldsFunc(v.Raw, isSpace) {
+		if !isURL(n) {
+			if _, err := os.Stat(resolveID(wd, n)); err != nil {
+				return &Error{Section: "buildout", Option: "extends",
+					Msg: fmt.Sprintf("cannot open %s given as buildout:extends on the command line: %v; paths are relative to the working directory", n, unwrapPathError(err))}
+			}
+		}
+		seq, err := l.openFlat(wd, n, "", 0)
+		if err != nil {
+			return err
+		}
+		r := data{}
+		for _, x := range seq {
+			mergeDataFlat(r, x, l.hook)
+		}
+		mergeDataFlat(d, r, l.hook)
+	}
+	return nil
 }
 
 func (l *loader) warn(w Warning) {

@@ -465,3 +465,47 @@ func TestFlatUserDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestFlatCommandLineExtends: in the flattened mode buildout:extends on
+// the command line opens the files (relative to the working directory)
+// over the profile, before the other overrides; in the nested mode it is a
+// plain option (zc.buildout 2.13). Each file is merged on its own first
+// (open_root), so `x += extra` starts from the empty x of extra-base.cfg's
+// [s] and then overrides the root's x.
+func TestFlatCommandLineExtends(t *testing.T) {
+	cfg := writeFiles(t, map[string]string{
+		"buildout.cfg":   "[buildout]\nparts =\n[s]\nx = root\n",
+		"extra.cfg":      "[buildout]\nextends = extra-base.cfg\n[s]\nx += extra\n",
+		"extra-base.cfg": "[s]\ny = base\n",
+	})
+	t.Chdir(filepath.Dir(cfg))
+	overrides := []string{"buildout:extends=extra.cfg", "s:x+=cli"}
+	p, err := Load(cfg, LoadOptions{IgnoreUserDefaults: true, Merge: MergeFlattened, Overrides: overrides})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for opt, want := range map[string]string{"x": "\nextra\ncli", "y": "base"} {
+		if v, err := p.Get("s", opt); err != nil || v != want {
+			t.Errorf("s:%s = %q, %v; want %q", opt, v, err, want)
+		}
+	}
+	if v, ok := p.Raw("buildout", "extends"); ok {
+		t.Errorf("buildout:extends kept: %q", v.Raw)
+	}
+
+	p, err = Load(cfg, LoadOptions{IgnoreUserDefaults: true, Overrides: overrides})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Get("s", "x"); err != nil || v != "root\ncli" {
+		t.Errorf("nested: s:x = %q, %v", v, err)
+	}
+	if v, ok := p.Raw("buildout", "extends"); !ok || v.Raw != "extra.cfg" {
+		t.Errorf("nested: buildout:extends = %v", v)
+	}
+
+	_, err = Load(cfg, LoadOptions{IgnoreUserDefaults: true, Merge: MergeFlattened, Overrides: []string{"buildout:extends=nosuch.cfg"}})
+	if err == nil || !strings.Contains(err.Error(), "nosuch.cfg") || !strings.Contains(err.Error(), "command line") {
+		t.Fatalf("missing command-line extends: %v", err)
+	}
+}
