@@ -360,13 +360,25 @@ func TestImageRecipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Image{Parts: []string{"libxslt", "libxml2"}, Base: "glibc", Entrypoint: []string{"xsltproc"}, Cmd: []string{"--version", "a b"},
-		Env: []string{"A=1", "B=2"}, WorkDir: "/w", User: "1000", Labels: map[string]string{"org.x": "1"}, Annotations: map[string]string{"k": "v"},
+		Env: []string{"A=1", "B=2"}, WorkDir: "/w", User: "1000", Labels: map[string]string{"org.x": "1"}, Annotations: map[string]string{"k": "v", "org.opencontainers.image.title": "foo"},
 		Platform: "linux/amd64", Outputs: []string{"oci-layout:/tmp/o"}}
 	if !reflect.DeepEqual(b.Image, want) || !reflect.DeepEqual(b.Deps, want.Parts) {
 		t.Errorf("image %+v\nwant %+v", b.Image, want)
 	}
 	if _, err := prepareImage(testCtx(), map[string]string{}); err == nil {
 		t.Error("no parts accepted")
+	}
+	// OCI annotations from options; an explicit annotation line wins.
+	b, err = prepareImage(testCtx(), map[string]string{"parts": "a", "version": "1.1.35", "licenses": "MIT", "revision": "abc123",
+		"source": "https://example.org/x.git", "title": "not used", "annotations": "org.opencontainers.image.title=xml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAnn := map[string]string{"org.opencontainers.image.version": "1.1.35", "org.opencontainers.image.licenses": "MIT",
+		"org.opencontainers.image.revision": "abc123", "org.opencontainers.image.source": "https://example.org/x.git",
+		"org.opencontainers.image.title": "xml"}
+	if !reflect.DeepEqual(b.Image.Annotations, wantAnn) {
+		t.Errorf("annotations %v\nwant %v", b.Image.Annotations, wantAnn)
 	}
 	if _, err := prepareImage(testCtx(), map[string]string{"parts": "a", "cmd": `"x`}); err == nil {
 		t.Error("bad quoting accepted")

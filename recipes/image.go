@@ -19,6 +19,11 @@ func init() {
 	})
 }
 
+// OCIAnnotationOptions are the oci-image options that fill the
+// org.opencontainers.image.<option> annotations of the image's manifest
+// (and, by image.Assemble, its labels).
+var OCIAnnotationOptions = []string{"title", "description", "version", "revision", "source", "url", "documentation", "licenses", "vendor", "authors"}
+
 // keyValues reads lines of KEY=VALUE (or KEY VALUE).
 func keyValues(ctx *Context, option, v string) (map[string]string, error) {
 	out := map[string]string{}
@@ -81,6 +86,22 @@ func prepareImage(ctx *Context, opts map[string]string) (*Build, error) {
 	}
 	if img.Annotations, err = keyValues(ctx, "annotations", opts["annotations"]); err != nil {
 		return nil, err
+	}
+	// The OCI pre-defined annotations, from options of the same name where
+	// the section gives them (an explicit annotations line wins); the title
+	// defaults to the section's name.
+	for _, o := range OCIAnnotationOptions {
+		key := "org.opencontainers.image." + o
+		if _, set := img.Annotations[key]; set {
+			continue
+		}
+		v := strings.Join(lines(opts[o]), " ")
+		if v == "" && o == "title" {
+			v = ctx.Part
+		}
+		if v != "" {
+			img.Annotations[key] = v
+		}
 	}
 	if img.WorkDir != "" && !strings.HasPrefix(img.WorkDir, "/") {
 		return nil, optErr(ctx, "workdir", "%q must be an absolute path", img.WorkDir)
