@@ -32,6 +32,28 @@ func BenchmarkLoad400(b *testing.B) {
 	reportCPU(b, cpu0)
 }
 
+// BenchmarkLoad400Flat is BenchmarkLoad400 with the flattened merge
+// (every diamond re-applies its shared base, so more merges).
+func BenchmarkLoad400Flat(b *testing.B) {
+	root, st, err := benchtree.Generate(b.TempDir(), benchtree.Default())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		p, err := Load(root, LoadOptions{IgnoreUserDefaults: true, Merge: MergeFlattened})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Files()) != st.Files {
+			b.Fatalf("read %d files, want %d", len(p.Files()), st.Files)
+		}
+	}
+	reportCPU(b, cpu0)
+}
+
 // cpuTime is the process's user + system CPU time: unlike wall time it
 // does not grow when other processes compete for the CPUs.
 func cpuTime() time.Duration {

@@ -477,6 +477,9 @@ func (l *loader) rootMergeMode(root string) (bool, error) {
 	if err != nil {
 		return false, &Error{File: root, Msg: fmt.Sprintf("cannot read profile: %v", err)}
 	}
+	if !strings.Contains(src, MergeOption) {
+		return false, nil
+	}
 	pf, err := parseFile(root, src, l.cond)
 	if err != nil {
 		return false, err
