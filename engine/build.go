@@ -35,6 +35,7 @@ type PartBuild struct {
 	Step     func(string) // report the step that starts
 	Hostname string       // "" = hbuild
 	Umask    *uint32      // nil = 022
+	TZ       string       // "" = UTC; hbuild check shifts the local time of day
 	CPUs     float64      // CPU limit of the sandbox (0 = Options.Limits)
 	Warnings []string     // filled by the build
 
@@ -282,6 +283,7 @@ func (e *Engine) push(ctx context.Context, p *Part, ent *cache.Entry) {
 type buildVariant struct {
 	hostname  string
 	umask     *uint32
+	tz        string  // TZ of the steps: another local time of day
 	cpus      float64 // CPU bandwidth limit of the sandbox
 	jobs      int
 	sourceDir string // replaces recipes.SourceDir
@@ -366,7 +368,7 @@ func (e *Engine) buildPart(ctx context.Context, pl *Plan, p *Part, share int, v 
 			fmt.Fprintf(lw, "==> %s\n", s)
 			e.emit(Event{Kind: EvStep, Part: p.Name, Step: s})
 		},
-		Hostname: v.hostname, Umask: v.umask, CPUs: v.cpus,
+		Hostname: v.hostname, Umask: v.umask, TZ: v.tz, CPUs: v.cpus,
 	}
 	if v.sourceDir != "" {
 		b.Part = remapSourceDir(p, v.sourceDir)
@@ -734,6 +736,9 @@ func (e *Engine) spec(tc *Base, b *PartBuild, workDir string) *sandbox.Spec {
 	for _, kv := range b.Part.Build.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
+	}
+	if b.TZ != "" {
+		env["TZ"] = b.TZ
 	}
 	spec := &sandbox.Spec{
 		Lower:    []string{tc.Dir},

@@ -345,6 +345,7 @@ sha256 = %s
 script =
   uname -n > $location/host
   pwd > $location/dir
+  date +%%H > $location/hour
   echo same > $location/same
   chmod 0644 $location/same
 `, f.srv.URL, sha(f.hello))})
@@ -353,7 +354,7 @@ script =
 		t.Fatalf("check: %+v %v", res, err)
 	}
 	diffs := strings.Join(res[0].Diffs, "\n")
-	for _, want := range []string{"opt/hbuild/parts/leaky/host: content", "opt/hbuild/parts/leaky/dir: content"} {
+	for _, want := range []string{"opt/hbuild/parts/leaky/host: content", "opt/hbuild/parts/leaky/dir: content", "opt/hbuild/parts/leaky/hour: content"} {
 		if !strings.Contains(diffs, want) {
 			t.Errorf("diffs lack %q:\n%s", want, diffs)
 		}

@@ -163,12 +163,18 @@ type CheckResult struct {
 	Diffs   []string
 }
 
+// checkTZ is the time zone of hbuild check's rebuild: local time is 14
+// hours ahead of the UTC of a normal build, so a build that records the
+// time of day (or the date, most of the day) in its output differs.
+const checkTZ = "<+14>-14"
+
 // Same reports whether the rebuild gave the same layer.
 func (c *CheckResult) Same() bool { return c.Stored == c.Rebuilt }
 
 // Check rebuilds the named parts (all when empty) from scratch in a
 // varied sandbox (other source directory, hostname, umask, number of jobs
-// and CPUs) and compares the layers with the stored ones.
+// and CPUs, and a local time of day 14 hours ahead: TZ=<+14>-14, a POSIX
+// zone that needs no zoneinfo) and compares the layers with the stored ones.
 func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckResult, error) {
 	parts := pl.Parts
 	if len(names) > 0 {
@@ -207,7 +213,7 @@ func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckR
 		if err != nil || ent == nil {
 			return out, fmt.Errorf("check %s: not in the store after building", p.Name)
 		}
-		bp, err := e.buildPart(ctx, pl, p, jobs, buildVariant{hostname: "hbuild-check", umask: &umask, jobs: jobs, cpus: float64(jobs), sourceDir: "/build/check-" + p.Key[:8], noStore: true})
+		bp, err := e.buildPart(ctx, pl, p, jobs, buildVariant{hostname: "hbuild-check", umask: &umask, tz: checkTZ, jobs: jobs, cpus: float64(jobs), sourceDir: "/build/check-" + p.Key[:8], noStore: true})
 		if err != nil {
 			return out, err
 		}

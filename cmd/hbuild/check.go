@@ -14,8 +14,9 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check [PART...]",
 		Short: "Rebuild parts in a varied sandbox and compare their layers",
 		Long: `Build the parts (all, or the named ones) if needed, then rebuild each from
-scratch in a fresh sandbox with a different source directory, hostname, umask
-and number of jobs, and compare the layer digests with the stored ones. On a
+scratch in a fresh sandbox with a different source directory, hostname, umask,
+number of jobs and CPUs, and local time of day (TZ 14 hours ahead of UTC), and
+compare the layer digests with the stored ones. On a
 difference, name the files that differ and how (content, mode, owner, time,
 link). Exit status 1 when a part is not reproducible.
 
