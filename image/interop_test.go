@@ -385,3 +385,41 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 		t.Errorf("no socket: %v", err)
 	}
 }
+
+// TestPodmanLoadsArchive: the docker archive is what `podman load` (and
+// `docker load`) take: podman stores the image under its tag, with the
+// same config (its image ID is the config's digest) and labels.
+func TestPodmanLoadsArchive(t *testing.T) {
+	testutil.RequireRoot(t)
+	podman := testutil.RequireTool(t, "podman")
+	ctx := context.Background()
+	img := testImage(t, nil)
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "xml.tar")
+	if _, err := Write(ctx, img, "docker-archive:"+file+":localhost/hbuild/xml:1"); err != nil {
+		t.Fatal(err)
+	}
+	// Private storage: nothing of the host's podman is read or written.
+	dir := t.TempDir()
+	p := func(args ...string) []byte {
+		return run(t, podman, append([]string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+			"--storage-driver", "vfs", "--events-backend", "none"}, args...)...)
+	}
+	out := p("load", "-i", file)
+	if !strings.Contains(string(out), "localhost/hbuild/xml:1") {
+		t.Errorf("podman load: %s", out)
+	}
+	var inspect []struct {
+		ID     string            `json:"Id"`
+		Labels map[string]string `json:"Labels"`
+	}
+	if err := json.Unmarshal(p("image", "inspect", "localhost/hbuild/xml:1"), &inspect); err != nil {
+		t.Fatal(err)
+	}
+	if len(inspect) != 1 || "sha256:"+inspect[0].ID != cfgName.String() || inspect[0].Labels[LabelParts] != "zlib hello" {
+		t.Errorf("podman image inspect: %+v, want ID %s and the part labels", inspect, cfgName)
+	}
+}

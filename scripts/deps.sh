@@ -8,7 +8,7 @@ pkgs=(
 	build-essential git ca-certificates xz-utils zstd bzip2 lzip unzip pigz
 	uidmap mmdebstrap debian-archive-keyring
 	python3-zc.buildout
-	skopeo umoci runc containerd docker-registry
+	skopeo umoci runc containerd docker-registry podman
 	patchelf pax-utils python3-pyelftools bubblewrap hyperfine
 	zlib1g-dev libxml2-dev libssl-dev
 )
