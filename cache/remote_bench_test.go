@@ -77,7 +77,7 @@ func BenchmarkRemoteCache(b *testing.B) {
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprintf("parts=%d", n), func(b *testing.B) {
 			src := openStore(b)
-			pusher := openRemote(b, reg.host, RemoteOptions{})
+			pusher := openRemote(b, reg.Host, RemoteOptions{})
 			var keys []string
 			var layers []v1.Layer
 			for i := 0; i < n; i++ {
@@ -96,7 +96,7 @@ func BenchmarkRemoteCache(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ref := fmt.Sprintf("%s/hbuild/image:n%d", reg.host, n)
+			ref := fmt.Sprintf("%s/hbuild/image:n%d", reg.Host, n)
 			if _, err := image.Write(ctx, img, "docker://"+ref); err != nil {
 				b.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func BenchmarkRemoteCache(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				s := openStore(b)
-				r := openRemote(b, reg.host, RemoteOptions{})
+				r := openRemote(b, reg.Host, RemoteOptions{})
 				b.StartTimer()
 				t0 := time.Now()
 				pulled, ws := r.Prefetch(ctx, s, keys)

@@ -8,135 +8,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hbuild/hbuild/internal/testutil"
 )
 
-type realRegistry struct {
-	host    string
-	storage string // rootdirectory of the filesystem driver
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	log     *bytes.Buffer
-	token   string // sent back in a header: proves that the answer is ours
-	once    sync.Once
-}
-
-// stop kills the registry and waits for it to be gone.
-func (r *realRegistry) stop() {
-	r.once.Do(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.exited
-	})
-}
-
-// blobFile is where the filesystem driver keeps a blob.
-func (r *realRegistry) blobFile(digest string) string {
-	hex := strings.TrimPrefix(digest, "sha256:")
-	return filepath.Join(r.storage, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
-}
-
-func freePort(t testing.TB) int {
+// startRegistry starts Debian's docker-registry on loopback for a test.
+func startRegistry(t testing.TB) *testutil.Registry {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startRegistry starts docker-registry on a free loopback port and waits
-// until it answers. A port taken between choosing and binding makes the
-// registry exit; then another port is tried.
-func startRegistry(t testing.TB) *realRegistry {
-	t.Helper()
-	bin := testutil.RequireTool(t, "docker-registry")
-	for attempt := 1; ; attempt++ {
-		r := &realRegistry{
-			host:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-			storage: t.TempDir(),
-			exited:  make(chan struct{}),
-			log:     &bytes.Buffer{},
-			token:   rkey(fmt.Sprint(time.Now().UnixNano(), attempt, os.Getpid()))[:32],
-		}
-		cfg := filepath.Join(t.TempDir(), "config.yml")
-		conf := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  headers:
-    X-Hbuild-Test: [%s]
-`, r.storage, r.host, r.token)
-		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		r.cmd = exec.Command(bin, "serve", cfg)
-		r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-		if err := r.cmd.Start(); err != nil {
-			t.Fatalf("start docker-registry: %v", err)
-		}
-		go func() { _ = r.cmd.Wait(); close(r.exited) }()
-		t.Cleanup(r.stop)
-		if r.ready(30 * time.Second) {
-			return r
-		}
-		r.stop()
-		if attempt == 5 {
-			t.Fatalf("docker-registry did not start:\n%s", r.log.String())
-		}
-	}
-}
-
-// ready polls /v2/ until the registry answers with its token, it exits
-// or the deadline passes.
-func (r *realRegistry) ready(limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.exited:
-			return false
-		default:
-		}
-		resp, err := client.Get("http://" + r.host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			// Another process may hold the port we chose: only our own
-			// registry answers with our token.
-			if resp.StatusCode == http.StatusOK && resp.Header.Get("X-Hbuild-Test") == r.token {
-				return true
-			}
-		}
-		select {
-		case <-r.exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
+	return testutil.StartRegistryProcess(t)
 }
 
 func TestRegistryPushPull(t *testing.T) {
@@ -147,12 +31,12 @@ func TestRegistryPushPull(t *testing.T) {
 	for _, p := range []string{"zlib", "libxml2", "xz"} {
 		built = append(built, builtPart(t, a, rkey(p), p, p+"-1", nil))
 	}
-	pusher := openRemote(t, reg.host, RemoteOptions{})
+	pusher := openRemote(t, reg.Host, RemoteOptions{})
 	for _, e := range built {
 		mustPush(t, pusher, e)
 	}
 	// Machine B: a fresh remote and an empty cache directory.
-	r := openRemote(t, reg.host, RemoteOptions{})
+	r := openRemote(t, reg.Host, RemoteOptions{})
 	keys := []string{built[0].Key, built[1].Key, built[2].Key, rkey("missing")}
 	found, ws := r.LookupAll(ctx, keys)
 	if len(ws) != 0 || len(found) != 3 {
@@ -187,7 +71,7 @@ func TestRegistryPushPull(t *testing.T) {
 }
 
 func TestRegistrySigning(t *testing.T) {
-	signingCases(t, startRegistry(t).host)
+	signingCases(t, startRegistry(t).Host)
 }
 
 func TestRegistryRacingPush(t *testing.T) {
@@ -204,7 +88,7 @@ func TestRegistryRacingPush(t *testing.T) {
 			builtPart(t, openStore(t), k, p, "same", func(m *Meta) { m.Duration = 2 }),
 		})
 	}
-	ra, rb := openRemote(t, reg.host, RemoteOptions{}), openRemote(t, reg.host, RemoteOptions{})
+	ra, rb := openRemote(t, reg.Host, RemoteOptions{}), openRemote(t, reg.Host, RemoteOptions{})
 	errs := make([]error, 2*len(pairs))
 	var wg sync.WaitGroup
 	for i, p := range pairs {
@@ -218,7 +102,7 @@ func TestRegistryRacingPush(t *testing.T) {
 			t.Errorf("push %d: %v", i, err)
 		}
 	}
-	r := openRemote(t, reg.host, RemoteOptions{})
+	r := openRemote(t, reg.Host, RemoteOptions{})
 	var keys []string
 	for _, p := range pairs {
 		keys = append(keys, p.a.Key)
@@ -265,20 +149,20 @@ func TestRegistryTamperedEntries(t *testing.T) {
 	layerBad := builtPart(t, openStore(t), rkey("layer-bad"), "layerbad", "1", nil)
 	metaBad := builtPart(t, openStore(t), rkey("meta-bad"), "metabad", "2", nil)
 	good := builtPart(t, openStore(t), rkey("good"), "good", "3", nil)
-	pusher := openRemote(t, reg.host, RemoteOptions{})
+	pusher := openRemote(t, reg.Host, RemoteOptions{})
 	for _, e := range []*Entry{layerBad, metaBad, good} {
 		mustPush(t, pusher, e)
 	}
 	// Alter the layer blob of one entry and the metadata of another in the
 	// registry's storage.
-	flipByte(t, reg.blobFile(layerBad.Meta.Layer.Digest), func(b []byte) int { return len(b) / 2 })
-	cfg := getManifest(t, reg.host, metaBad.Key).Config.Digest.String()
-	flipByte(t, reg.blobFile(cfg), func(b []byte) int {
+	flipByte(t, reg.BlobPath(layerBad.Meta.Layer.Digest), func(b []byte) int { return len(b) / 2 })
+	cfg := getManifest(t, reg.Host, metaBad.Key).Config.Digest.String()
+	flipByte(t, reg.BlobPath(cfg), func(b []byte) int {
 		// A letter of the part name: the JSON stays valid.
 		return bytes.Index(b, []byte(`"part":"metabad"`)) + len(`"part":"`)
 	})
 
-	r := openRemote(t, reg.host, RemoteOptions{})
+	r := openRemote(t, reg.Host, RemoteOptions{})
 	keys := []string{layerBad.Key, metaBad.Key, good.Key}
 	found, ws := r.LookupAll(ctx, keys)
 	if len(ws) != 0 || len(found) != 3 {
@@ -317,13 +201,13 @@ func TestRegistryGoesAway(t *testing.T) {
 	reg := startRegistry(t)
 	ctx := context.Background()
 	var built []*Entry
-	pusher := openRemote(t, reg.host, RemoteOptions{})
+	pusher := openRemote(t, reg.Host, RemoteOptions{})
 	for _, p := range []string{"a", "b", "c", "d"} {
 		e := builtPart(t, openStore(t), rkey(p), p, p, nil)
 		built = append(built, e)
 		mustPush(t, pusher, e)
 	}
-	r := openRemote(t, reg.host, RemoteOptions{})
+	r := openRemote(t, reg.Host, RemoteOptions{})
 	var keys []string
 	for _, e := range built {
 		keys = append(keys, e.Key)
@@ -338,7 +222,7 @@ func TestRegistryGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(found, built[0].Key)
-	reg.stop()
+	reg.Stop()
 
 	pulled, ws := r.PullAll(ctx, found, s)
 	if len(pulled) != 0 || len(ws) == 0 {

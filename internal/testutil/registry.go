@@ -20,14 +20,43 @@ import (
 // registry answers with it, not another process that took the port.
 const registryTokenHeader = "X-Hbuild-Test"
 
-// StartRegistry starts Debian's docker-registry (distribution) on a free
-// loopback port, with its configuration and storage in temporary
-// directories, waits until it answers and returns its host:port. The
-// registry is killed when the test ends.
+// Registry is a running docker-registry started by a test.
+type Registry struct {
+	Host    string // host:port on 127.0.0.1
+	Storage string // root directory of its filesystem storage
+	stop    func()
+}
+
+// Stop kills the registry and waits until it is gone (for tests of a
+// registry that goes away; it is also stopped when the test ends).
+func (r *Registry) Stop() { r.stop() }
+
+// BlobPath is where the registry keeps the blob of digest.
+func (r *Registry) BlobPath(digest string) string { return RegistryBlobPath(r.Storage, digest) }
+
+// StartRegistryProcess starts Debian's docker-registry (distribution) on a
+// free loopback port, with its configuration and storage in temporary
+// directories, and waits until it answers. The registry is killed when the
+// test ends.
+func StartRegistryProcess(t testing.TB) *Registry {
+	t.Helper()
+	bin := RequireTool(t, "docker-registry")
+	for attempt := 1; ; attempt++ {
+		r, log := startRegistry(t, bin)
+		if r != nil {
+			return r
+		}
+		if attempt == 5 {
+			t.Fatalf("docker-registry did not start:\n%s", log)
+		}
+	}
+}
+
+// StartRegistry is StartRegistryProcess for tests that need only its
+// host:port.
 func StartRegistry(t testing.TB) (host string) {
 	t.Helper()
-	host, _ = StartRegistryStorage(t)
-	return host
+	return StartRegistryProcess(t).Host
 }
 
 // StartRegistryStorage is StartRegistry that also returns the root
@@ -35,16 +64,8 @@ func StartRegistry(t testing.TB) (host string) {
 // what it stores (RegistryBlobPath).
 func StartRegistryStorage(t testing.TB) (host, storage string) {
 	t.Helper()
-	bin := RequireTool(t, "docker-registry")
-	for attempt := 1; ; attempt++ {
-		host, storage, log, ok := startRegistry(t, bin)
-		if ok {
-			return host, storage
-		}
-		if attempt == 5 {
-			t.Fatalf("docker-registry did not start:\n%s", log)
-		}
-	}
+	r := StartRegistryProcess(t)
+	return r.Host, r.Storage
 }
 
 // RegistryBlobPath is where docker-registry's filesystem driver under
@@ -78,14 +99,15 @@ func (s *syncBuffer) String() string {
 
 // startRegistry makes one attempt: a port taken between choosing it and
 // the registry binding it makes the registry exit (or another process
-// answer without our token); then ok is false and the caller retries.
-func startRegistry(t testing.TB, bin string) (host, storage, log string, ok bool) {
+// answer without our token); then it returns nil and the registry's output,
+// and the caller retries.
+func startRegistry(t testing.TB, bin string) (*Registry, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	host = l.Addr().String()
+	host := l.Addr().String()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +116,7 @@ func startRegistry(t testing.TB, bin string) (host, storage, log string, ok bool
 		t.Fatal(err)
 	}
 	token := hex.EncodeToString(tok[:])
-	storage = t.TempDir()
+	storage := t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "config.yml")
 	conf := fmt.Sprintf(`version: 0.1
 log:
@@ -134,10 +156,10 @@ http:
 	}
 	t.Cleanup(stop)
 	if registryReady(host, token, exited, 30*time.Second) {
-		return host, storage, "", true
+		return &Registry{Host: host, Storage: storage, stop: stop}, ""
 	}
 	stop()
-	return "", "", out.String(), false
+	return nil, out.String()
 }
 
 // registryReady polls /v2/ until the registry answers with token, it
