@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hbuild/hbuild/cache"
+	"github.com/hbuild/hbuild/image"
 	"github.com/hbuild/hbuild/profile"
 	"github.com/hbuild/hbuild/recipes"
 	"github.com/hbuild/hbuild/rootfs"
@@ -30,6 +31,8 @@ type Base struct {
 	DiffID string
 	Size   int64
 	Media  string // layer media type
+	// Packages are the Debian packages of the base, for the images' SBOM.
+	Packages []image.BasePackage
 }
 
 // Options configure an Engine.
@@ -121,7 +124,11 @@ func fromRootfs(b *rootfs.Base, err error) (*Base, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Base{Name: b.Name, Dir: b.Dir, Digest: b.Digest, Layer: b.Layer, DiffID: b.DiffID, Size: b.Size, Media: b.MediaType}, nil
+	base := &Base{Name: b.Name, Dir: b.Dir, Digest: b.Digest, Layer: b.Layer, DiffID: b.DiffID, Size: b.Size, Media: b.MediaType}
+	for _, p := range b.Packages {
+		base.Packages = append(base.Packages, image.BasePackage{Name: p.Name, Version: p.Version, Arch: p.Arch, Distro: "debian"})
+	}
+	return base, nil
 }
 
 func (e *Engine) emit(ev Event) {

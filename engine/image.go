@@ -16,7 +16,7 @@ import (
 func (e *Engine) assemble(ctx context.Context, pl *Plan, p *Part) (*ImageResult, error) {
 	e.emit(Event{Kind: EvStarted, Part: p.Name, Key: p.Key})
 	e.emit(Event{Kind: EvStep, Part: p.Name, Step: "assemble"})
-	img, err := e.Image(ctx, pl, p)
+	img, sbomIn, err := e.image(ctx, pl, p)
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +36,7 @@ func (e *Engine) assemble(ctx context.Context, pl *Plan, p *Part) (*ImageResult,
 		}
 		ir.Outputs = append(ir.Outputs, o)
 		e.emit(Event{Kind: EvImage, Part: p.Name, Digest: ir.Digest, Output: o})
+		e.attachSBOM(ctx, p, img, sbomIn, o)
 	}
 	if len(outs) == 0 {
 		e.emit(Event{Kind: EvImage, Part: p.Name, Digest: ir.Digest})
@@ -44,11 +45,37 @@ func (e *Engine) assemble(ctx context.Context, pl *Plan, p *Part) (*ImageResult,
 	return ir, nil
 }
 
+// attachSBOM writes the image's SPDX SBOM to an output: an artifact
+// referring to the image (OCI layout, registry) and a file beside it
+// (layout, docker archive). containerd has no place for it. A failure is a
+// warning: the image itself is written.
+func (e *Engine) attachSBOM(ctx context.Context, p *Part, img v1.Image, in image.SBOMInput, dest string) {
+	if l, err := image.ParseLocation(dest); err != nil || l.Scheme == "containerd" {
+		return
+	}
+	e.emit(Event{Kind: EvStep, Part: p.Name, Step: "sbom " + dest})
+	doc, err := image.SBOM(img, in)
+	if err == nil {
+		_, _, err = image.AttachSBOM(ctx, img, dest, doc)
+	}
+	if err != nil {
+		e.emit(Event{Kind: EvWarning, Part: p.Name, Key: p.Key, Line: fmt.Sprintf("SBOM for %s: %v", dest, err)})
+	}
+}
+
 // Image assembles the image of an oci-image part from built parts.
 func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error) {
+	img, _, err := e.image(ctx, pl, p)
+	return img, err
+}
+
+// image assembles the image of an oci-image part and says what its SBOM
+// describes: the parts and the base's packages.
+func (e *Engine) image(ctx context.Context, pl *Plan, p *Part) (v1.Image, image.SBOMInput, error) {
+	in := image.SBOMInput{Name: p.Name}
 	spec := p.Build.Image
 	if spec == nil {
-		return nil, fmt.Errorf("%s is not an oci-image part", p.Name)
+		return nil, in, fmt.Errorf("%s is not an oci-image part", p.Name)
 	}
 	var base *Base
 	var err error
@@ -60,12 +87,12 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 	default:
 		bp := pl.Part(spec.Base)
 		if bp == nil || bp.Build.Rootfs == nil {
-			return nil, fmt.Errorf("%s:base: %q is neither glibc, toolchain nor a debian-rootfs part", p.Name, spec.Base)
+			return nil, in, fmt.Errorf("%s:base: %q is neither glibc, toolchain nor a debian-rootfs part", p.Name, spec.Base)
 		}
 		base, err = e.rootfsPart(ctx, bp)
 	}
 	if err != nil {
-		return nil, err
+		return nil, in, err
 	}
 	var baseLayers []v1.Layer
 	if base.Layer != "" {
@@ -75,13 +102,13 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 		}
 		bl, err := image.LayerFromFile(base.Layer, info)
 		if err != nil {
-			return nil, fmt.Errorf("%s: base layer: %w", p.Name, err)
+			return nil, in, fmt.Errorf("%s: base layer: %w", p.Name, err)
 		}
 		baseLayers = append(baseLayers, bl)
 	}
 	closure, err := pl.Closure(spec.Parts)
 	if err != nil {
-		return nil, fmt.Errorf("%s:parts: %w", p.Name, err)
+		return nil, in, fmt.Errorf("%s:parts: %w", p.Name, err)
 	}
 	cfg := image.Config{
 		Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, WorkDir: spec.WorkDir, User: spec.User,
@@ -98,15 +125,15 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 		}
 		ent, err := e.Store.Get(d.Key)
 		if err != nil {
-			return nil, err
+			return nil, in, err
 		}
 		if ent == nil {
-			return nil, fmt.Errorf("%s: part %s is not built", p.Name, d.Name)
+			return nil, in, fmt.Errorf("%s: part %s is not built", p.Name, d.Name)
 		}
 		m := ent.Meta.Layer
 		l, err := image.LayerFromFile(ent.LayerPath(), &image.LayerInfo{Digest: m.Digest, DiffID: m.DiffID, Size: m.Size, MediaType: m.MediaType})
 		if err != nil {
-			return nil, err
+			return nil, in, err
 		}
 		layers = append(layers, l)
 		pi := image.PartInfo{Name: d.Name, Key: d.Key, Version: d.Options["version"], License: d.Options["license"]}
@@ -138,7 +165,9 @@ func (e *Engine) Image(ctx context.Context, pl *Plan, p *Part) (v1.Image, error)
 		cfg.Env = append(cfg.Env, "PATH="+path)
 	}
 	cfg.Env = append(cfg.Env, spec.Env...)
-	return image.Assemble(baseLayers, layers, cfg)
+	in.Parts, in.Base = cfg.Parts, base.Packages
+	img, err := image.Assemble(baseLayers, layers, cfg)
+	return img, in, err
 }
 
 func reverse(s []string) []string {
