@@ -26,4 +26,4 @@ $hb --cache-dir "$cache" run "oci-layout:$out:xml" -- xsltproc --version
 step "build again: nothing to do"
 time $hb --cache-dir "$cache" build -c examples/xml/hbuild.cfg --output "oci-layout:$out:xml"
 echo >&2
-echo "The image is in $out/ (an OCI layout; try: skopeo inspect oci:$out:xml)." >&2
+echo "The image is in $out/ (an OCI layout; try: skopeo inspect oci:$out:xml); its SPDX SBOM is $out-xml.spdx.json." >&2
