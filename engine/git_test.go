@@ -214,16 +214,19 @@ func TestGitSourcesBuildPinOverride(t *testing.T) {
 }
 
 // A machine with an empty download cache and no route to the repository
-// builds offline from the shared source cache in a registry.
+// builds offline from the shared source cache in a registry: Debian's
+// docker-registry on loopback.
 func TestGitSourcesOfflineFromSharedCache(t *testing.T) {
 	r := newGitRepo(t, "v1", "v2")
-	srv := memRegistry(t)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := testutil.StartRegistry(t)
 	path := gitProfile(t, r, "source-cache = "+host+"/hbuild/sources")
 	ctx := context.Background()
 
 	a, _ := realEngine(t, t.TempDir(), Options{Jobs: 2})
-	withRemote(t, a, srv)
+	var err error
+	if a.Remote, err = cache.OpenRemote(host+"/hbuild/cache", cache.RemoteOptions{Insecure: true, Keychain: authn.NewMultiKeychain()}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.Build(ctx, planReal(t, a, path), []string{"prog", "src"}); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +236,6 @@ func TestGitSourcesOfflineFromSharedCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, ev := realEngine(t, t.TempDir(), Options{Jobs: 2, Offline: true})
-	var err error
 	if b.Remote, err = cache.OpenRemote(host+"/hbuild/machine-b", cache.RemoteOptions{Insecure: true, Keychain: authn.NewMultiKeychain()}); err != nil {
 		t.Fatal(err)
 	}
