@@ -36,6 +36,10 @@ func init() {
 		Aliases: []string{"slapos.recipe.build:gitclone"},
 		Summary: "the tree of a pinned git commit as the part (slapos.recipe.build:gitclone; git-executable and develop are ignored)",
 		Prepare: prepareGitClone,
+		Ignored: map[string]string{
+			"git-executable": "ignored: hbuild fetches git sources itself, outside the sandbox, with the host's git",
+			"develop":        "ignored: the location is always a plain tree of the commit, without .git, so that it is reproducible",
+		},
 	})
 }
 

@@ -117,6 +117,9 @@ type Recipe struct {
 	Aliases []string
 	Summary string
 	Prepare func(ctx *Context, opts map[string]string) (*Build, error)
+	// Ignored are options a recipe accepts for compatibility but does not
+	// use, each with the note hbuild annotate shows where a profile sets it.
+	Ignored map[string]string
 }
 
 var registry = map[string]*Recipe{}

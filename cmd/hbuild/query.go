@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hbuild/hbuild/profile"
+	"github.com/hbuild/hbuild/recipes"
 	"github.com/spf13/cobra"
 )
 
@@ -69,10 +71,41 @@ Example:
 	return cmd
 }
 
-// printWarnings prints the profile's warnings as "file:line: warning: ...".
+// printWarnings prints the profile's warnings as "file:line: warning: ...",
+// then a note for every option a section sets that its recipe ignores.
 func printWarnings(w io.Writer, p *profile.Profile) {
 	for _, x := range p.Warnings() {
 		fmt.Fprintln(w, x.String())
+	}
+	for _, s := range p.SectionNames() {
+		rv, ok := p.Raw(s, "recipe")
+		if !ok {
+			continue
+		}
+		r, err := recipes.Lookup(strings.TrimSpace(rv.Raw))
+		if err != nil || len(r.Ignored) == 0 {
+			continue
+		}
+		opts := make([]string, 0, len(r.Ignored))
+		for o := range r.Ignored {
+			opts = append(opts, o)
+		}
+		sort.Strings(opts)
+		for _, o := range opts {
+			v, ok := p.Raw(s, o)
+			if !ok {
+				continue
+			}
+			where := "profile"
+			if n := len(v.Origins); n > 0 {
+				o := v.Origins[n-1]
+				where = o.Source()
+				if o.File != "" && o.Line > 0 {
+					where = fmt.Sprintf("%s:%d", o.File, o.Line)
+				}
+			}
+			fmt.Fprintf(w, "%s: note: %s:%s: %s\n", where, s, o, r.Ignored[o])
+		}
 	}
 }
 

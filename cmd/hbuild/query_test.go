@@ -82,3 +82,20 @@ func TestQueryAnnotateWarnings(t *testing.T) {
 		t.Fatal("annotate --strict: no error for -= on a missing option")
 	}
 }
+
+// An option a recipe accepts but ignores (gitclone's git-executable) gets a
+// note from annotate, with the file and line that set it.
+func TestAnnotateIgnoredOptionNote(t *testing.T) {
+	cfg := writeTestProfile(t, map[string]string{
+		"buildout.cfg": "[buildout]\nparts = src\n[src]\nrecipe = slapos.recipe.build:gitclone\nrepository = file:///nowhere\n" +
+			"revision = 0123456789012345678901234567890123456789\ngit-executable = /usr/bin/git\n",
+	})
+	_, errs, err := runSplit(t, "-U", "-c", cfg, "annotate", "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(filepath.Dir(cfg), "buildout.cfg") + ":7: note: src:git-executable: ignored: hbuild fetches git sources itself"
+	if !strings.HasPrefix(errs, want) {
+		t.Fatalf("annotate stderr %q; want a line starting %q", errs, want)
+	}
+}
