@@ -432,7 +432,7 @@ type builtPart struct {
 func (e *Engine) meta(pl *Plan, p *Part, deps []*DepTree, info *image.LayerInfo, d time.Duration, warnings []string) *cache.Meta {
 	m := &cache.Meta{
 		Part: p.Name, Recipe: p.Recipe.Name, RecipeVersion: p.Recipe.Version, Format: image.FormatVersion,
-		Location: p.Location, Options: p.Options, Deps: map[string]string{}, Base: pl.BaseDigest, Platform: pl.Platform,
+		Location: p.Location, Options: redactOptions(p.Options), Deps: map[string]string{}, Base: pl.BaseDigest, Platform: pl.Platform,
 		Layer: cache.Layer{Digest: info.Digest, DiffID: info.DiffID, Size: info.Size, MediaType: info.MediaType},
 		Built: time.Now().UTC(), Duration: d.Seconds(), Warnings: warnings,
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -696,7 +697,7 @@ type KeyInput struct {
 func (p *Plan) keyInput(pt *Part) *KeyInput {
 	ki := &KeyInput{
 		Format: image.FormatVersion, Recipe: pt.Recipe.Name, RecipeVersion: pt.Recipe.Version,
-		Options: normaliseBase(pt.Options), Deps: map[string]string{},
+		Options: redactOptions(normaliseBase(pt.Options)), Deps: map[string]string{},
 		Steps: pt.Build.Steps, Env: pt.Build.Env, Base: p.BaseDigest, Platform: p.Platform,
 	}
 	for _, d := range pt.Deps {
@@ -710,6 +711,26 @@ func (p *Plan) keyInput(pt *Part) *KeyInput {
 		ki.Files = append(ki.Files, fmt.Sprintf("%s %o sha256:%x", f.Path, f.Mode, h))
 	}
 	return ki
+}
+
+// urlUserinfo matches the user[:password]@ of a URL.
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@`)
+
+// redactCredentials removes the user and password of every URL in s:
+// credentials change nothing that is built, so they stay out of part keys
+// and the metadata kept in the cache.
+func redactCredentials(s string) string {
+	return urlUserinfo.ReplaceAllString(s, "$1")
+}
+
+// redactOptions returns options with redactCredentials applied to every
+// value.
+func redactOptions(opts map[string]string) map[string]string {
+	out := make(map[string]string, len(opts))
+	for k, v := range opts {
+		out[k] = redactCredentials(v)
+	}
+	return out
 }
 
 func (p *Plan) key(pt *Part) (string, error) {
