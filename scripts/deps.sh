@@ -10,7 +10,7 @@ pkgs=(
 	python3-zc.buildout
 	skopeo umoci runc containerd docker-registry podman
 	patchelf pax-utils python3-pyelftools bubblewrap hyperfine
-	zlib1g-dev libxml2-dev libssl-dev
+	zlib1g-dev libxml2-dev libssl-dev openssh-client openssh-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
