@@ -26,7 +26,7 @@ fi
 
 # The packaged registry and containerd must not run as services: tests start
 # their own on loopback and private sockets.
-for svc in docker-registry containerd; do
+for svc in docker-registry containerd ssh; do
 	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		systemctl stop "$svc" || true
 	fi
