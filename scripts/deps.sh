@@ -24,13 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The packaged registry and containerd must not run as services: tests start
-# their own on loopback and private sockets.
-for svc in docker-registry containerd ssh; do
-	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-		systemctl stop "$svc" || true
-	fi
-done
+# The packaged services (docker-registry, containerd, sshd) are left as they
+# are: the tests start their own on free loopback ports and private sockets.
 
 # zc.buildout 2.13 on Python 3.11: MutableMapping moved to collections.abc.
 bo=/usr/lib/python3/dist-packages/zc/buildout/buildout.py
