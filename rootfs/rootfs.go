@@ -14,11 +14,11 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hbuild/hbuild/image"
 	"github.com/hbuild/hbuild/source/debian"
+	"golang.org/x/sync/errgroup"
 )
 
 // FormatVersion is part of every base's cache key: change it when the way
@@ -350,42 +350,22 @@ func unpackAll(ctx context.Context, root string, l *debian.Lock, debs []string, 
 		jobs = runtime.NumCPU() + 1
 	}
 	controls := make([][]byte, len(debs))
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan int)
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for w := 0; w < jobs; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				p := l.Packages[i]
-				name := p.Name + "_" + p.Version + "_" + p.Arch + ".deb"
-				c, err := t.unpackVerified(debs[i], name, p.SHA256, i)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-					cancel()
-				}
-				controls[i] = c
-				mu.Unlock()
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
 	for _, i := range order {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			p := l.Packages[i]
+			name := p.Name + "_" + p.Version + "_" + p.Arch + ".deb"
+			c, err := t.unpackVerified(debs[i], name, p.SHA256, i)
+			controls[i] = c // each goroutine writes its own index
+			return err
+		})
 	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return controls, ctx.Err()
 }

@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"pault.ag/go/debian/version"
 )
 
@@ -240,42 +240,22 @@ func FetchDebs(ctx context.Context, l *Lock, opts Options) ([]string, error) {
 		}
 	}
 	o.event("fetch %d packages from %s", len(missing), o.Mirror)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan int)
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for w := 0; w < 6; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				p := l.Packages[i]
-				what := p.Name + "_" + p.Version + "_" + p.Arch + ".deb"
-				path, err := o.fetchBlob(ctx, o.Mirror+"/"+p.Filename, what, p.SHA256, p.Size)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-					cancel()
-				}
-				paths[i] = path
-				mu.Unlock()
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(6)
 	for _, i := range missing {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			p := l.Packages[i]
+			what := p.Name + "_" + p.Version + "_" + p.Arch + ".deb"
+			path, err := o.fetchBlob(gctx, o.Mirror+"/"+p.Filename, what, p.SHA256, p.Size)
+			paths[i] = path // each goroutine writes its own index
+			return err
+		})
 	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return nil, fmt.Errorf("fetch packages: %w", first)
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("fetch packages: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
