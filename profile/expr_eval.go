@@ -108,35 +108,21 @@ func (p *exprParser) expr() (node, error) {
 	return body, nil
 }
 
-func (p *exprParser) orTest() (node, error) {
-	x, err := p.andTest()
-	if err != nil {
-		return nil, err
-	}
-	items := []node{x}
-	for p.isKw("or") {
-		p.i++
-		y, err := p.andTest()
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, y)
-	}
-	if len(items) == 1 {
-		return x, nil
-	}
-	return boolNode{and: false, items: items}, nil
-}
+func (p *exprParser) orTest() (node, error) { return p.boolChain("or", false, p.andTest) }
 
-func (p *exprParser) andTest() (node, error) {
-	x, err := p.notTest()
+func (p *exprParser) andTest() (node, error) { return p.boolChain("and", true, p.notTest) }
+
+// boolChain parses operands joined by the keyword kw ("or" / "and"), each
+// parsed by next; one operand is returned as it is.
+func (p *exprParser) boolChain(kw string, and bool, next func() (node, error)) (node, error) {
+	x, err := next()
 	if err != nil {
 		return nil, err
 	}
 	items := []node{x}
-	for p.isKw("and") {
+	for p.isKw(kw) {
 		p.i++
-		y, err := p.notTest()
+		y, err := next()
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +131,7 @@ func (p *exprParser) andTest() (node, error) {
 	if len(items) == 1 {
 		return x, nil
 	}
-	return boolNode{and: true, items: items}, nil
+	return boolNode{and: and, items: items}, nil
 }
 
 func (p *exprParser) notTest() (node, error) {
