@@ -18,8 +18,11 @@ func Select(files []File, project, pinned string, t Target) (best File, picked b
 	var usable, incompatible []File
 	for _, f := range files {
 		if Normalize(f.Project) != want {
+			// An sdist name splits two ways when the project name holds
+			// "-<digit>"; take the project's split when it gives a PEP 440
+			// version.
 			g, ok := SplitSdistFor(f.Name, project)
-			if !ok || f.Kind != "sdist" {
+			if !ok || f.Kind != "sdist" || !ValidVersion(g.Version) {
 				continue
 			}
 			f = g
