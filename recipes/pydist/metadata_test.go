@@ -23,7 +23,7 @@ type member struct {
 	dir  bool
 }
 
-func writeZip(t *testing.T, file string, members []member) string {
+func writeZip(t testing.TB, file string, members []member) string {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -50,7 +50,7 @@ func writeZip(t *testing.T, file string, members []member) string {
 	return p
 }
 
-func tarBytes(t *testing.T, members []member) []byte {
+func tarBytes(t testing.TB, members []member) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -72,7 +72,7 @@ func tarBytes(t *testing.T, members []member) []byte {
 	return buf.Bytes()
 }
 
-func writeTarGz(t *testing.T, file string, members []member) string {
+func writeTarGz(t testing.TB, file string, members []member) string {
 	t.Helper()
 	var buf bytes.Buffer
 	gw := gzip.NewWriter(&buf)
@@ -89,7 +89,7 @@ func writeTarGz(t *testing.T, file string, members []member) string {
 	return p
 }
 
-func writeTarXz(t *testing.T, file string, members []member) string {
+func writeTarXz(t testing.TB, file string, members []member) string {
 	t.Helper()
 	var buf bytes.Buffer
 	xw, err := xz.NewWriter(&buf)
@@ -207,7 +207,7 @@ func TestReadMetadataSdist(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		file  string
-		write func(*testing.T, string, []member) string
+		write func(testing.TB, string, []member) string
 	}{
 		{"foo-2.0.1.tar.gz", writeTarGz},
 		{"foo-2.0.1.tgz", writeTarGz},
