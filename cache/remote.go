@@ -4,17 +4,23 @@ package cache
 // per part key, tagged by the key so that a lookup is one request.
 //
 // An entry is an image-spec 1.1 manifest with artifactType ArtifactType,
-// the part's metadata (Meta as JSON) as its config blob and the part's layer
-// as its only layer. Its annotations repeat the key and the part name (so
-// listing needs no config blob), give the push time and, when the pusher
-// has a key pair, an ed25519 signature over the key and the digests of both
-// blobs. A pulled entry is checked against every digest and must name the
-// key it was looked up by; anything that fails is reported as a Warning and
-// the caller builds the part itself.
+// the part's metadata (Meta as JSON) as its config and the part's layer as
+// its only layer. The config descriptor also carries the metadata itself
+// in its "data" field (image-spec 1.1 embedded content), so that a hit
+// costs two requests: the manifest by tag and the layer blob. The config
+// blob is pushed all the same (registries want every descriptor's blob),
+// and entries without embedded data (pushed by earlier hbuild versions)
+// are still read, their metadata fetched from the blob. Annotations repeat
+// the key and the part name and give the push time. When the pusher has a
+// key, the manifest is signed in cosign's format (remote_sign.go). A
+// pulled entry is checked against every digest and must name the key it
+// was looked up by; anything that fails is reported as a Warning and the
+// caller builds the part itself.
 
 import (
+	"bytes"
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -48,15 +54,18 @@ const (
 	ArtifactType    = "application/vnd.hbuild.part.v1+json"        // the manifest's artifactType
 	ConfigMediaType = "application/vnd.hbuild.part.config.v1+json" // the config blob: Meta as JSON
 
-	AnnotationKey       = "org.hbuild.part.key"  // the part key (the tag repeats it)
-	AnnotationPart      = "org.hbuild.part.name" // the part (section) name
-	AnnotationSignature = "org.hbuild.signature" // base64 ed25519 signature of SignedPayload
-	AnnotationSigner    = "org.hbuild.signer"    // KeyID of the signing key
-	annotationCreated   = "org.opencontainers.image.created"
+	AnnotationKey     = "org.hbuild.part.key"  // the part key (the tag repeats it)
+	AnnotationPart    = "org.hbuild.part.name" // the part (section) name
+	annotationCreated = "org.opencontainers.image.created"
 )
 
-// maxConfigSize bounds the metadata blob read from a registry.
-const maxConfigSize = 16 << 20
+// maxConfigSize bounds the metadata blob read from a registry;
+// maxEmbeddedConfig the metadata embedded in a manifest (larger metadata
+// is only a blob, to keep manifests well under registries' limits).
+const (
+	maxConfigSize     = 16 << 20
+	maxEmbeddedConfig = 256 << 10
+)
 
 // RemoteOptions configure a Remote.
 type RemoteOptions struct {
@@ -69,13 +78,15 @@ type RemoteOptions struct {
 	// Transport replaces the HTTP transport (tests); nil = a transport with
 	// dial and response-header timeouts.
 	Transport http.RoundTripper
-	// LookupJobs and PullJobs bound the requests in flight; 0 = 64 and 8.
+	// LookupJobs and PullJobs bound the requests in flight; 0 = 64 and 16.
 	LookupJobs, PullJobs int
-	// SignKey, when set, signs every pushed entry; its public key is
-	// trusted for verification too.
-	SignKey ed25519.PrivateKey
-	// TrustedKeys verify entry signatures.
-	TrustedKeys []ed25519.PublicKey
+	// SignKey, when set, signs every pushed entry (cosign's format); its
+	// public key is trusted for verification too. An ed25519 or ECDSA
+	// P-256 key (ed25519.PrivateKey, *ecdsa.PrivateKey).
+	SignKey crypto.Signer
+	// TrustedKeys verify entry signatures: ed25519.PublicKey or
+	// *ecdsa.PublicKey (P-256).
+	TrustedKeys []crypto.PublicKey
 	// RequireSigned rejects entries without a valid signature by a trusted
 	// key.
 	RequireSigned bool
@@ -88,7 +99,7 @@ type RemoteOptions struct {
 type Remote struct {
 	repo    name.Repository
 	opts    RemoteOptions
-	trusted map[string]ed25519.PublicKey // KeyID → key
+	trusted map[string]crypto.PublicKey // KeyID → key
 	puller  *remote.Puller
 	pusher  *remote.Pusher
 
@@ -104,6 +115,8 @@ type RemoteEntry struct {
 	Layer   v1.Descriptor
 	Created time.Time // push time (zero if the entry does not say)
 	Signer  string    // KeyID of a verified signature; "" = not verified
+
+	meta *Meta // the metadata embedded in the manifest, checked; nil = fetch the config blob
 }
 
 // Size is the bytes the entry's blobs take in the registry.
@@ -158,20 +171,20 @@ func OpenRemote(ref string, opts RemoteOptions) (*Remote, error) {
 		opts.LookupJobs = 64
 	}
 	if opts.PullJobs <= 0 {
-		opts.PullJobs = 8
+		opts.PullJobs = 16
 	}
-	r := &Remote{repo: repo, opts: opts, trusted: map[string]ed25519.PublicKey{}}
+	r := &Remote{repo: repo, opts: opts, trusted: map[string]crypto.PublicKey{}}
 	for _, k := range opts.TrustedKeys {
-		if len(k) != ed25519.PublicKeySize {
-			return nil, errors.New("remote cache: a trusted key is not an ed25519 public key")
+		if err := checkKey(k); err != nil {
+			return nil, fmt.Errorf("remote cache: trusted key: %w", err)
 		}
 		r.trusted[KeyID(k)] = k
 	}
 	if opts.SignKey != nil {
-		if len(opts.SignKey) != ed25519.PrivateKeySize {
-			return nil, errors.New("remote cache: the signing key is not an ed25519 private key")
+		pub := opts.SignKey.Public()
+		if err := checkKey(pub); err != nil {
+			return nil, fmt.Errorf("remote cache: signing key: %w", err)
 		}
-		pub := opts.SignKey.Public().(ed25519.PublicKey)
 		r.trusted[KeyID(pub)] = pub
 	}
 	if opts.RequireSigned && len(r.trusted) == 0 {
@@ -309,11 +322,20 @@ func (r *Remote) Lookup(ctx context.Context, key string) (*RemoteEntry, error) {
 	if err != nil {
 		return nil, r.note(err)
 	}
-	return r.parseEntry(key, desc.Digest.String(), desc.Manifest)
+	e, err := parseEntry(key, desc.Digest.String(), desc.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if e.Signer, err = r.verify(ctx, e.Digest); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
-// parseEntry checks a manifest fetched by the tag key and returns its entry.
-func (r *Remote) parseEntry(key, digest string, raw []byte) (*RemoteEntry, error) {
+// parseEntry checks a manifest fetched by the tag key and returns its
+// entry, with its embedded metadata checked (signatures are not looked
+// at).
+func parseEntry(key, digest string, raw []byte) (*RemoteEntry, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("parse entry manifest: %w", err)
@@ -338,11 +360,20 @@ func (r *Remote) parseEntry(key, digest string, raw []byte) (*RemoteEntry, error
 	if t, err := time.Parse(time.RFC3339, m.Annotations[annotationCreated]); err == nil {
 		e.Created = t
 	}
-	signer, err := r.verify(key, m)
-	if err != nil {
-		return nil, err
+	if m.Config.Data != nil {
+		d := m.Config.Data
+		if int64(len(d)) != m.Config.Size || m.Config.Digest.Algorithm != "sha256" || fmt.Sprintf("%x", sha256.Sum256(d)) != m.Config.Digest.Hex {
+			return nil, fmt.Errorf("entry %s: the embedded metadata does not match the config's digest or size", digest)
+		}
+		meta, err := parseMeta(e, d)
+		if err != nil {
+			return nil, err
+		}
+		e.meta = meta
 	}
-	e.Signer = signer
+	// The config descriptor as it would be without the data: what Size
+	// and callers expect of it.
+	e.Config.Data = nil
 	return e, nil
 }
 
@@ -443,35 +474,33 @@ func (r *Remote) Pull(ctx context.Context, e *RemoteEntry, s *Store) (*Entry, er
 	return p.Commit(meta)
 }
 
-// fetch pulls the entry into a new pending entry of s: the layer and the
-// metadata, checked, and the tree unpacked. On error nothing is left.
+// fetch pulls the entry into a new pending entry of s: the metadata (from
+// the manifest, or for older entries from the config blob), checked, then
+// the layer, unpacked into the tree as it is downloaded and checked. On
+// error nothing is left.
 func (r *Remote) fetch(ctx context.Context, e *RemoteEntry, s *Store) (*Pending, *Meta, error) {
+	meta, err := r.entryMeta(ctx, e)
+	if err != nil {
+		return nil, nil, err
+	}
 	p, err := s.Create(e.Key)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Fetch the layer while the metadata is fetched and checked; a bad
-	// entry stops it.
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	layerDone := make(chan error, 1)
-	go func() { layerDone <- r.fetchLayer(lctx, e, p.LayerPath()) }()
-	meta, err := r.fetchMeta(ctx, e)
-	if err != nil {
-		cancel()
-		<-layerDone
-		p.Abort()
-		return nil, nil, err
-	}
-	if err := <-layerDone; err != nil {
-		p.Abort()
-		return nil, nil, err
-	}
-	if err := unpackTree(p, meta); err != nil {
+	if err := r.fetchInto(ctx, e, meta, p); err != nil {
 		p.Abort()
 		return nil, nil, err
 	}
 	return p, meta, nil
+}
+
+// entryMeta is a fresh copy of the entry's metadata.
+func (r *Remote) entryMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
+	if e.meta == nil {
+		return r.fetchMeta(ctx, e)
+	}
+	m := *e.meta
+	return &m, nil
 }
 
 // PullAll pulls entries concurrently into s, checked as Pull checks them.
@@ -487,40 +516,61 @@ func (r *Remote) PullAll(ctx context.Context, entries map[string]*RemoteEntry, s
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	got := make([]*Entry, len(keys))
-	errs := make([]error, len(keys))
-	pending := make([]*Pending, len(keys))
-	metas := make([]*Meta, len(keys))
-	forEach(len(keys), r.opts.PullJobs, func(i int) {
-		if errs[i] = r.check(); errs[i] != nil {
-			return
-		}
-		if got[i], errs[i] = s.Get(keys[i]); got[i] != nil || errs[i] != nil {
-			return
-		}
-		pending[i], metas[i], errs[i] = r.fetch(ctx, entries[keys[i]], s)
-	})
+	b := newPullBatch(keys)
+	forEach(len(keys), r.opts.PullJobs, func(i int) { b.fetch(ctx, r, s, i, entries[keys[i]]) })
+	return b.commit(ctx, s), collect("pull", keys, b.errs)
+}
+
+// pullBatch is the state of pulling many keys into a store at once.
+type pullBatch struct {
+	keys    []string
+	got     []*Entry
+	errs    []error
+	pending []*Pending
+	metas   []*Meta
+}
+
+func newPullBatch(keys []string) *pullBatch {
+	n := len(keys)
+	return &pullBatch{keys: keys, got: make([]*Entry, n), errs: make([]error, n), pending: make([]*Pending, n), metas: make([]*Meta, n)}
+}
+
+// fetch readies keys[i] from e: the store's entry if it has one, else a
+// pending entry pulled from the registry.
+func (b *pullBatch) fetch(ctx context.Context, r *Remote, s *Store, i int, e *RemoteEntry) {
+	if b.errs[i] = r.check(); b.errs[i] != nil {
+		return
+	}
+	if b.got[i], b.errs[i] = s.Get(b.keys[i]); b.got[i] != nil || b.errs[i] != nil {
+		return
+	}
+	b.pending[i], b.metas[i], b.errs[i] = r.fetch(ctx, e, s)
+}
+
+// commit commits every pending entry in one batch and returns what the
+// store has, by key.
+func (b *pullBatch) commit(ctx context.Context, s *Store) map[string]*Entry {
 	var batch []int
-	for i, p := range pending {
+	for i, p := range b.pending {
 		if p != nil {
 			batch = append(batch, i)
 		}
 	}
 	ps, ms := make([]*Pending, len(batch)), make([]*Meta, len(batch))
 	for j, i := range batch {
-		ps[j], ms[j] = pending[i], metas[i]
+		ps[j], ms[j] = b.pending[i], b.metas[i]
 	}
 	ents, cerrs := s.CommitAll(ctx, ps, ms)
 	for j, i := range batch {
-		got[i], errs[i] = ents[j], cerrs[j]
+		b.got[i], b.errs[i] = ents[j], cerrs[j]
 	}
 	out := map[string]*Entry{}
-	for i, k := range keys {
-		if errs[i] == nil && got[i] != nil {
-			out[k] = got[i]
+	for i, k := range b.keys {
+		if b.errs[i] == nil && b.got[i] != nil {
+			out[k] = b.got[i]
 		}
 	}
-	return out, collect("pull", keys, errs)
+	return out
 }
 
 func (r *Remote) blob(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
@@ -589,19 +639,28 @@ func (e *readErr) Read(p []byte) (int, error) {
 // FetchMeta returns an entry's metadata (for hbuild cache inspect
 // --remote), checked like Pull checks it.
 func (r *Remote) FetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
+	if e.meta != nil {
+		return r.entryMeta(ctx, e)
+	}
 	if err := r.check(); err != nil {
 		return nil, err
 	}
 	return r.fetchMeta(ctx, e)
 }
 
+// fetchMeta reads the metadata of an entry from its config blob.
 func (r *Remote) fetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := r.copyVerified(ctx, e.Config, &b); err != nil {
 		return nil, fmt.Errorf("fetch metadata: %w", err)
 	}
+	return parseMeta(e, b.Bytes())
+}
+
+// parseMeta parses an entry's metadata and checks it against the entry.
+func parseMeta(e *RemoteEntry, b []byte) (*Meta, error) {
 	var m Meta
-	if err := json.Unmarshal([]byte(b.String()), &m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("parse metadata of entry %s: %w", e.Digest, err)
 	}
 	switch {
@@ -618,21 +677,6 @@ func (r *Remote) fetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
 	return &m, nil
 }
 
-func (r *Remote) fetchLayer(ctx context.Context, e *RemoteEntry, dst string) error {
-	f, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("fetch layer: %w", err)
-	}
-	if err := r.copyVerified(ctx, e.Layer, f); err != nil {
-		f.Close()
-		return fmt.Errorf("fetch layer: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("fetch layer: %w", err)
-	}
-	return nil
-}
-
 // layerPrefix is the path of a part's location inside its layer.
 func layerPrefix(location string) (string, error) {
 	p := strings.TrimPrefix(location, "/")
@@ -643,10 +687,11 @@ func layerPrefix(location string) (string, error) {
 }
 
 // Push stores the part result of key (its layer blob and metadata) as an
-// entry. It is idempotent: when the registry already has an acceptable
-// entry for key, nothing is written, and pushers racing on one key all
-// succeed, leaving one complete entry. Callers report an error as a
-// warning; it never fails a build.
+// entry, and with a SignKey its signature, after the entry (a reader in
+// between sees an unsigned entry). It is idempotent: when the registry
+// already has an acceptable entry for key, nothing is written, and pushers
+// racing on one key all succeed, leaving one complete entry. Callers
+// report an error as a warning; it never fails a build.
 func (r *Remote) Push(ctx context.Context, key, layerPath string, meta *Meta) error {
 	if err := validKey(key); err != nil {
 		return err
@@ -665,6 +710,10 @@ func (r *Remote) Push(ctx context.Context, key, layerPath string, meta *Meta) er
 	if err != nil {
 		return err
 	}
+	digest, err := art.Digest()
+	if err != nil {
+		return err
+	}
 	// Registries are not atomic under racing pushes of the same blobs:
 	// distribution may answer "blob unknown" to a manifest while another
 	// pusher's link to the same blob is half written. Retry a few times,
@@ -672,7 +721,10 @@ func (r *Remote) Push(ctx context.Context, key, layerPath string, meta *Meta) er
 	for attempt := 0; ; attempt++ {
 		err = r.pusher.Push(ctx, r.tag(key), art)
 		if err == nil {
-			return nil
+			if r.opts.SignKey == nil {
+				return nil
+			}
+			return r.pushSignature(ctx, digest.String())
 		}
 		if unreachable(err) || refused(err) || ctx.Err() != nil || attempt == pushAttempts-1 {
 			return fmt.Errorf("push %s: %w", key[:12], r.note(err))
@@ -714,24 +766,25 @@ func (r *Remote) artifact(m *Meta, layerPath string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push %s: layer digest: %w", m.Part, err)
 	}
-	cd, cs, err := v1.SHA256(strings.NewReader(string(cfg)))
+	cd, cs, err := v1.SHA256(bytes.NewReader(cfg))
 	if err != nil {
 		return nil, err
+	}
+	var data []byte
+	if len(cfg) <= maxEmbeddedConfig {
+		data = cfg
 	}
 	man := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
 		ArtifactType:  ArtifactType,
-		Config:        v1.Descriptor{MediaType: ConfigMediaType, Size: cs, Digest: cd},
+		Config:        v1.Descriptor{MediaType: ConfigMediaType, Size: cs, Digest: cd, Data: data},
 		Layers:        []v1.Descriptor{{MediaType: types.MediaType(info.MediaType), Size: info.Size, Digest: ld}},
 		Annotations: map[string]string{
 			AnnotationKey:     m.Key,
 			AnnotationPart:    m.Part,
 			annotationCreated: time.Now().UTC().Format(time.RFC3339),
 		},
-	}
-	if r.opts.SignKey != nil {
-		r.sign(&man)
 	}
 	raw, err := json.Marshal(man)
 	if err != nil {

@@ -2,7 +2,7 @@ package cache
 
 import (
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"fmt"
 )
 
@@ -19,7 +19,7 @@ const (
 type RemoteSettings struct {
 	Ref           string // REGISTRY/REPO; "" = no shared cache
 	Mode          string // ModeRead, ModeWrite or ModeReadWrite; "" = ModeReadWrite
-	KeyFile       string // PEM ed25519 key: a private key signs pushes and verifies, a public key only verifies
+	KeyFile       string // PEM ed25519 or ECDSA P-256 key: a private key signs pushes and verifies, a public key only verifies
 	Insecure      bool   // plain HTTP, loopback registries only
 	RequireSigned bool   // reject entries without a valid signature by the key
 }
@@ -40,7 +40,7 @@ func (s RemoteSettings) Open() (*Remote, error) {
 			return nil, err
 		}
 		opts.SignKey = priv
-		opts.TrustedKeys = []ed25519.PublicKey{pub}
+		opts.TrustedKeys = []crypto.PublicKey{pub}
 	}
 	return OpenRemote(s.Ref, opts)
 }
@@ -65,10 +65,11 @@ func (r *Remote) Reads() bool { return r.opts.Mode != ModeWrite }
 func (r *Remote) Writes() bool { return r.opts.Mode != ModeRead }
 
 // Prefetch readies the parts of keys that the local store lacks: it looks
-// them all up at once and pulls the hits into s, concurrently. It returns
-// the entries pulled; every other key missing from s is for the caller to
-// build (the warnings say why those that were found could not be used). In
-// write-only mode it does nothing.
+// them all up at once (LookupJobs at a time) and pulls each hit as soon as
+// it is found (PullJobs at a time), then commits all pulled entries into s
+// together. It returns the entries pulled; every other key missing from s
+// is for the caller to build (the warnings say why those that were found
+// could not be used). In write-only mode it does nothing.
 func (r *Remote) Prefetch(ctx context.Context, s *Store, keys []string) (map[string]*Entry, []Warning) {
 	if !r.Reads() {
 		return map[string]*Entry{}, nil
@@ -79,7 +80,20 @@ func (r *Remote) Prefetch(ctx context.Context, s *Store, keys []string) (map[str
 			missing = append(missing, k)
 		}
 	}
-	found, ws := r.LookupAll(ctx, missing)
-	pulled, pws := r.PullAll(ctx, found, s)
-	return pulled, append(ws, pws...)
+	missing = uniqueSorted(missing)
+	lerrs := make([]error, len(missing))
+	b := newPullBatch(missing)
+	pulls := make(chan struct{}, r.opts.PullJobs)
+	forEach(len(missing), r.opts.LookupJobs, func(i int) {
+		e, err := r.Lookup(ctx, missing[i])
+		if err != nil || e == nil {
+			lerrs[i] = err
+			return
+		}
+		pulls <- struct{}{}
+		defer func() { <-pulls }()
+		b.fetch(ctx, r, s, i, e)
+	})
+	pulled := b.commit(ctx, s)
+	return pulled, append(collect("lookup", missing, lerrs), collect("pull", missing, b.errs)...)
 }

@@ -48,7 +48,8 @@ func (r *Remote) ListEntries(ctx context.Context) ([]*RemoteEntry, []Warning, er
 	return out, ws, nil
 }
 
-// Delete removes the entry of key: its manifest and tag. The blobs stay
+// Delete removes the entry of key: its manifest and tag, and its
+// signature if it has one. The blobs stay
 // until the registry's own garbage collection (registry garbage-collect)
 // runs. Deleting a key that has no entry is not an error. The registry must
 // allow deletes (distribution: storage.delete.enabled).
@@ -73,6 +74,7 @@ func (r *Remote) Delete(ctx context.Context, key string) error {
 	terr := r.pusher.Delete(ctx, tag)
 	_, herr := r.puller.Head(ctx, tag)
 	if notFound(herr) {
+		r.deleteSignature(ctx, desc.Digest.String())
 		return nil
 	}
 	if herr != nil {

@@ -132,12 +132,17 @@ func TestRegistryRacingPush(t *testing.T) {
 // flipByte changes one byte of a file in place, keeping its size.
 func flipByte(t *testing.T, path string, at func(b []byte) int) {
 	t.Helper()
+	editFile(t, path, func(b []byte) { b[at(b)] ^= 0x01 })
+}
+
+// editFile changes a file in place.
+func editFile(t *testing.T, path string, edit func(b []byte)) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := at(b)
-	b[i] ^= 0x01
+	edit(b)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -148,29 +153,45 @@ func TestRegistryTamperedEntries(t *testing.T) {
 	ctx := context.Background()
 	layerBad := builtPart(t, openStore(t), rkey("layer-bad"), "layerbad", "1", nil)
 	metaBad := builtPart(t, openStore(t), rkey("meta-bad"), "metabad", "2", nil)
-	good := builtPart(t, openStore(t), rkey("good"), "good", "3", nil)
+	oldMetaBad := builtPart(t, openStore(t), rkey("old-meta-bad"), "oldmetabad", "3", nil)
+	good := builtPart(t, openStore(t), rkey("good"), "good", "4", nil)
 	pusher := openRemote(t, reg.Host, RemoteOptions{})
-	for _, e := range []*Entry{layerBad, metaBad, good} {
+	for _, e := range []*Entry{layerBad, metaBad, oldMetaBad, good} {
 		mustPush(t, pusher, e)
 	}
-	// Alter the layer blob of one entry and the metadata of another in the
-	// registry's storage.
+	// An entry of the older format: metadata only as the config blob.
+	old := getManifest(t, reg.Host, oldMetaBad.Key)
+	old.Config.Data = nil
+	putManifest(t, reg.Host, oldMetaBad.Key, mustRaw(t, old))
+
+	// Alter, in the registry's storage, the layer blob of one entry, the
+	// metadata embedded in the manifest of another, and the metadata blob
+	// of the old-format one.
 	flipByte(t, reg.BlobPath(layerBad.Meta.Layer.Digest), func(b []byte) int { return len(b) / 2 })
-	cfg := getManifest(t, reg.Host, metaBad.Key).Config.Digest.String()
-	flipByte(t, reg.BlobPath(cfg), func(b []byte) int {
+	editFile(t, reg.BlobPath(manifestDigest(t, reg.Host, metaBad.Key)), func(b []byte) {
+		// A character of the base64 data, kept in the alphabet: the JSON
+		// stays valid, the bytes it encodes change.
+		i := bytes.Index(b, []byte(`"data":"`)) + len(`"data":"`) + 8
+		if b[i] == 'a' {
+			b[i] = 'b'
+		} else {
+			b[i] = 'a'
+		}
+	})
+	flipByte(t, reg.BlobPath(old.Config.Digest.String()), func(b []byte) int {
 		// A letter of the part name: the JSON stays valid.
-		return bytes.Index(b, []byte(`"part":"metabad"`)) + len(`"part":"`)
+		return bytes.Index(b, []byte(`"part":"oldmetabad"`)) + len(`"part":"`)
 	})
 
 	r := openRemote(t, reg.Host, RemoteOptions{})
-	keys := []string{layerBad.Key, metaBad.Key, good.Key}
+	keys := []string{layerBad.Key, metaBad.Key, oldMetaBad.Key, good.Key}
 	found, ws := r.LookupAll(ctx, keys)
-	if len(ws) != 0 || len(found) != 3 {
-		t.Fatalf("lookup (manifests are intact): %v %v", found, ws)
+	if len(ws) != 1 || ws[0].Key != metaBad.Key || ws[0].Op != "lookup" || !strings.Contains(ws[0].Err.Error(), "digest") || len(found) != 3 {
+		t.Fatalf("lookup: want only %s rejected for its digest: %v %v", metaBad.Key[:12], found, ws)
 	}
 	s := openStore(t)
 	pulled, ws := r.PullAll(ctx, found, s)
-	wantWarned := []string{layerBad.Key, metaBad.Key}
+	wantWarned := []string{layerBad.Key, oldMetaBad.Key}
 	sort.Strings(wantWarned)
 	if got := warnedKeys(ws); strings.Join(got, ",") != strings.Join(wantWarned, ",") {
 		t.Fatalf("warnings for %v, want exactly %v: %v", got, wantWarned, ws)
@@ -185,7 +206,7 @@ func TestRegistryTamperedEntries(t *testing.T) {
 	if len(pulled) != 1 || pulled[good.Key] == nil {
 		t.Fatalf("pulled %v", pulled)
 	}
-	for _, e := range []*Entry{layerBad, metaBad} {
+	for _, e := range []*Entry{layerBad, metaBad, oldMetaBad} {
 		if got, _ := s.Get(e.Key); got != nil {
 			t.Errorf("tampered %s reached the store", e.Meta.Part)
 		}

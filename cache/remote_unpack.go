@@ -2,43 +2,118 @@ package cache
 
 import (
 	"archive/tar"
+	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"path"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hbuild/hbuild/image"
 )
 
-// unpackTree extracts a pending entry's layer straight into the entry's
-// tree: the layer's entries are moved from under the part's location to the
-// tree's root on the way, and the layer may hold nothing else (only the
-// parent directories of the location). The uncompressed stream must match
-// the metadata's diff ID.
-func unpackTree(p *Pending, m *Meta) error {
+// fetchInto downloads an entry's layer into the pending entry in one pass:
+// the compressed stream goes to the layer file and, decompressed, straight
+// into the tree, with the layer's entries moved from under the part's
+// location to the tree's root on the way (the layer may hold nothing else
+// but the parent directories of the location). The compressed stream must
+// match the layer's digest and size, the uncompressed one the metadata's
+// diff ID. Nothing is synced: the store's commit makes the entry durable
+// before it is renamed into place. On error the caller aborts the pending
+// entry (the tree of a blob that turned out bad is never committed).
+func (r *Remote) fetchInto(ctx context.Context, e *RemoteEntry, m *Meta, p *Pending) error {
+	d := e.Layer
+	if d.Digest.Algorithm != "sha256" {
+		return fmt.Errorf("fetch layer: blob %s: only sha256 digests are accepted", d.Digest)
+	}
 	prefix, err := layerPrefix(m.Location)
 	if err != nil {
 		return err
 	}
-	info := &image.LayerInfo{Digest: m.Layer.Digest, DiffID: m.Layer.DiffID, Size: m.Layer.Size, MediaType: m.Layer.MediaType}
-	l, err := image.LayerFromFile(p.LayerPath(), info)
+	diffID, err := v1.NewHash(m.Layer.DiffID)
 	if err != nil {
-		return err
+		return fmt.Errorf("fetch layer: diff ID: %w", err)
 	}
-	sl := &strippedLayer{Layer: l, prefix: prefix, h: sha256.New()}
-	if err := image.Extract(oneLayer{Image: empty.Image, l: sl}, p.Tree()); err != nil {
-		return fmt.Errorf("unpack layer %s: %w", m.Layer.Digest, err)
+	rc, err := r.blob(ctx, d)
+	if err != nil {
+		return fmt.Errorf("fetch layer: %w", err)
+	}
+	defer rc.Close()
+	f, err := os.Create(p.LayerPath())
+	if err != nil {
+		return fmt.Errorf("fetch layer: %w", err)
+	}
+	defer f.Close() // after a failure only; the file is closed and checked below
+	bw := bufio.NewWriterSize(f, 256<<10)
+	h := sha256.New()
+	src := &readErr{r: io.LimitReader(rc, d.Size)}
+	body := &countWriter{w: io.MultiWriter(bw, h)}
+	stream := io.TeeReader(src, body)
+
+	sl := &strippedLayer{src: stream, mediaType: d.MediaType, digest: d.Digest, diffID: diffID, size: d.Size, prefix: prefix, h: sha256.New()}
+	xerr := image.Extract(oneLayer{Image: empty.Image, l: sl}, p.Tree())
+	// Read what the extraction left of the blob (the compression's
+	// trailer, or all of it after an error), so that a bad blob is reported
+	// as such rather than as whatever it broke.
+	if _, err := io.Copy(io.Discard, stream); err != nil {
+		if src.err == nil {
+			return fmt.Errorf("fetch layer: write %s: %w", p.LayerPath(), err)
+		}
+		if unreachable(err) || ctx.Err() != nil {
+			return r.note(fmt.Errorf("fetch layer: read blob %s: %w", d.Digest, err))
+		}
+		// ggcr checks the digest too, as the stream ends.
+		return fmt.Errorf("fetch layer: blob %s does not match its digest or size: %w", d.Digest, err)
+	}
+	if body.n != d.Size {
+		return fmt.Errorf("fetch layer: blob %s has %d bytes, the manifest says %d", d.Digest, body.n, d.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != d.Digest.Hex {
+		return fmt.Errorf("fetch layer: blob %s does not match its digest (got sha256:%s)", d.Digest, got)
+	}
+	if n, _ := io.ReadFull(rc, make([]byte, 1)); n != 0 {
+		return fmt.Errorf("fetch layer: blob %s is longer than the manifest says (%d bytes)", d.Digest, d.Size)
+	}
+	if xerr != nil {
+		if src.err != nil && (unreachable(src.err) || ctx.Err() != nil) {
+			return r.note(fmt.Errorf("fetch layer: read blob %s: %w", d.Digest, src.err))
+		}
+		return fmt.Errorf("unpack layer %s: %w", d.Digest, xerr)
 	}
 	if got := "sha256:" + hex.EncodeToString(sl.h.Sum(nil)); !sl.done || got != m.Layer.DiffID {
-		return fmt.Errorf("layer %s: uncompressed content %s does not match diff ID %s", m.Layer.Digest, got, m.Layer.DiffID)
+		return fmt.Errorf("layer %s: uncompressed content %s does not match diff ID %s", d.Digest, got, m.Layer.DiffID)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("fetch layer: write %s: %w", p.LayerPath(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("fetch layer: write %s: %w", p.LayerPath(), err)
 	}
 	return nil
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // oneLayer is an image of one layer, to Extract it.
@@ -49,18 +124,31 @@ type oneLayer struct {
 
 func (o oneLayer) Layers() ([]v1.Layer, error) { return []v1.Layer{o.l}, nil }
 
-// strippedLayer is a part's layer seen from its location: Uncompressed
-// gives the tar stream with the location's prefix taken off every name,
-// and hashes the original stream, to its end, as it is read.
+// strippedLayer is a part's layer, being downloaded, seen from its
+// location: Uncompressed gives the tar stream with the location's prefix
+// taken off every name, and hashes the original stream, to its end, as it
+// is read. It can be read once.
 type strippedLayer struct {
-	v1.Layer
-	prefix string
-	h      hash.Hash
-	done   bool // the whole original stream was hashed
+	src            io.Reader // the compressed stream
+	mediaType      types.MediaType
+	digest, diffID v1.Hash
+	size           int64
+	prefix         string
+	h              hash.Hash
+	done           bool // the whole original stream was hashed
+}
+
+func (l *strippedLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *strippedLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *strippedLayer) Size() (int64, error)                { return l.size, nil }
+func (l *strippedLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+func (l *strippedLayer) Compressed() (io.ReadCloser, error) {
+	return nil, errors.New("a layer being unpacked has no compressed stream to give")
 }
 
 func (l *strippedLayer) Uncompressed() (io.ReadCloser, error) {
-	rc, err := l.Layer.Uncompressed()
+	rc, err := decompress(l.src, l.mediaType)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +159,26 @@ func (l *strippedLayer) Uncompressed() (io.ReadCloser, error) {
 		pw.CloseWithError(stripTar(io.TeeReader(rc, l.h), pw, l.prefix))
 	}()
 	return sr, nil
+}
+
+// decompress reads a gzip or zstd stream. Small layers are the common
+// case: a plain single-goroutine decoder beats a read-ahead one.
+func decompress(r io.Reader, mt types.MediaType) (io.ReadCloser, error) {
+	switch mt {
+	case image.MediaTypeZstd:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	default:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		return zr, nil
+	}
 }
 
 type strippedReader struct {
