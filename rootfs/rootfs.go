@@ -250,6 +250,7 @@ func cached(ctx context.Context, opts Options, key string, make func(tmp string)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
+	markTopDir(dir)
 	final := filepath.Join(dir, key)
 	if b, err := loadBase(final); err == nil {
 		return b, nil
@@ -288,7 +289,7 @@ func cached(ctx context.Context, opts Options, key string, make func(tmp string)
 		return nil, err
 	}
 	start := time.Now()
-	info, err := image.WriteLayerFile(ctx, filepath.Join(tmp, "tree"), filepath.Join(tmp, layerFile(opts.compression())),
+	info, err := writeLayer(ctx, filepath.Join(tmp, "tree"), filepath.Join(tmp, layerFile(opts.compression())),
 		image.LayerOptions{Epoch: opts.Epoch, Compression: opts.compression()})
 	if err != nil {
 		return nil, err
@@ -308,6 +309,26 @@ func cached(ctx context.Context, opts Options, key string, make func(tmp string)
 	}
 	keep = true
 	return loadBase(final)
+}
+
+// writeLayer writes the layer of tree to the file dst. Unlike
+// image.WriteLayerFile it does not sync: dst lies in the entry's temporary
+// directory, which only the final rename publishes, and the tree beside it
+// is not synced either; a killed build leaves a temporary directory that the
+// next build removes.
+func writeLayer(ctx context.Context, tree, dst string, opts image.LayerOptions) (*image.LayerInfo, error) {
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("write layer: %w", err)
+	}
+	info, err := image.WriteLayer(ctx, tree, f, opts)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write layer: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return info, nil
 }
 
 // loadBase reads a stored base; an entry without metadata is incomplete.
