@@ -56,7 +56,10 @@ type PartError struct {
 	ExitCode int
 	Log      string
 	Tail     []string
-	Err      error
+	// Missing is what the build looked for and did not find (headers,
+	// libraries, *-config programs), read from its log.
+	Missing []Missing
+	Err     error
 }
 
 func (e *PartError) Error() string {
@@ -85,6 +88,13 @@ func (e *PartError) Error() string {
 		for _, l := range e.Tail {
 			b.WriteString("    " + l + "\n")
 		}
+	}
+	if len(e.Missing) > 0 {
+		b.WriteString("  not in the sandbox (which holds only the build base and the declared parts):\n")
+		for _, m := range e.Missing {
+			b.WriteString("    " + m.String() + "\n")
+		}
+		b.WriteString("  build what is missing as a part and reference it from this part's options (for example ${PART:location}/include and /lib)\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -329,6 +339,7 @@ func (e *Engine) buildPart(ctx context.Context, pl *Plan, p *Part, share int, v 
 		var ee *sandbox.ExitError
 		if errors.As(err, &ee) {
 			pe.ExitCode, pe.Tail = ee.ExitCode, ee.Tail
+			pe.Missing = diagnoseLog(logPath, "/")
 		}
 		var already *PartError
 		if errors.As(err, &already) {

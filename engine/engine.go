@@ -199,6 +199,18 @@ func (e *Engine) Plan(ctx context.Context, profilePath string, po PlanOptions) (
 		}
 	}
 	po.SourceID = e.gitSourceIDs(ctx, po.SourceID)
+	if po.Fetch == nil {
+		po.Fetch = func(u string, immutable bool) (string, string, error) {
+			if p := strings.TrimPrefix(u, "file://"); !strings.Contains(p, "://") {
+				return fetchLocal(p, immutable)
+			}
+			f, err := e.progressFetcher(ctx).FetchUnpinned(ctx, u, immutable)
+			if err != nil {
+				return "", "", err
+			}
+			return f.Path, f.SHA256, nil
+		}
+	}
 	// find-links and allow-hosts apply to every fetch, those made while
 	// planning (unpinned sources, templates) included.
 	lo := po.Load
@@ -217,6 +229,9 @@ func (e *Engine) Plan(ctx context.Context, profilePath string, po PlanOptions) (
 	}
 	for _, w := range pl.Profile.Warnings() {
 		e.emit(Event{Kind: EvWarning, Line: w.String()})
+	}
+	for _, w := range pl.Warnings {
+		e.emit(Event{Kind: EvWarning, Line: w})
 	}
 	e.fetchSettings(pl.Profile)
 	return pl, nil

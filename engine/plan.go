@@ -41,6 +41,9 @@ type PlanOptions struct {
 	// none in the profile (a remote URL fetched with --allow-unpinned). Nil:
 	// such a source is an error.
 	SourceID func(src recipes.Source) (string, error)
+	// Fetch gets an unpinned file for a recipe while planning (find-links
+	// pages and distributions); nil: local files only.
+	Fetch func(url string, immutable bool) (path, sha256 string, err error)
 }
 
 // Part is one planned part.
@@ -66,7 +69,9 @@ type Plan struct {
 	Platform   string
 	BaseDigest string
 	Parts      []*Part
-	byName     map[string]*Part
+	// Warnings are what recipes reported while planning (picked versions).
+	Warnings []string
+	byName   map[string]*Part
 }
 
 // Part returns the named part or nil.
@@ -255,7 +260,11 @@ again:
 		}
 		rctx := &recipes.Context{
 			Part: n, Location: pt.Location, Directory: opts.Directory, BaseDir: pt.BaseDir, Env: Env(opts.Directory),
-			Section: prof.Resolve, Read: opts.Read,
+			Section: prof.Resolve, Read: opts.Read, Deps: deps[n], Fetch: opts.Fetch,
+			Warn: func(m string) { pl.Warnings = append(pl.Warnings, n+": "+m) },
+		}
+		if rctx.Fetch == nil {
+			rctx.Fetch = fetchLocal
 		}
 		if rctx.Read == nil {
 			rctx.Read = readLocal
@@ -559,6 +568,19 @@ func readLocal(u string, sums []recipes.Checksum) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
 	return b, nil
+}
+
+// fetchLocal is Context.Fetch without a fetcher: local files only.
+func fetchLocal(u string, _ bool) (string, string, error) {
+	p := strings.TrimPrefix(u, "file://")
+	if strings.Contains(p, "://") {
+		return "", "", fmt.Errorf("%s: only local files can be read while planning here", u)
+	}
+	h, err := fileHash(p)
+	if err != nil {
+		return "", "", err
+	}
+	return p, h, nil
 }
 
 // sourceIDs identifies each source by content: the strongest checksum

@@ -19,6 +19,16 @@ type Context struct {
 	// Read returns the content of a URL or local file checked against sums
 	// (template files). May be nil.
 	Read func(url string, sums []Checksum) ([]byte, error)
+	// Deps are the parts this part's options reference, sorted.
+	Deps []string
+	// Fetch gets a file that has no checksum into the download cache and
+	// returns its path there and its sha256: a find-links page, or a
+	// distribution file find-links name by version (immutable: fetched
+	// once). allow-hosts and --offline apply. May be nil (local files only).
+	Fetch func(url string, immutable bool) (path, sha256 string, err error)
+	// Warn reports something the user should act on (an unpinned version
+	// that was picked). May be nil.
+	Warn func(msg string)
 }
 
 // Checksum is an expected digest of a source.

@@ -576,3 +576,32 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	p.fn(p.url, p.w.n, p.total)
 	return n, err
 }
+
+// FetchUnpinned fetches a remote file that has no checksum to check it
+// against: a find-links page, or a distribution file that find-links name by
+// project and version. With immutable set (a versioned distribution file)
+// a copy fetched from the same URL before is used without asking the
+// server; otherwise (an index page) the server is asked each time and the
+// cached copy serves only when offline. allow-hosts applies as to Fetch.
+func (f *Fetcher) FetchUnpinned(ctx context.Context, rawurl string, immutable bool) (*Fetched, error) {
+	clean, frag, err := SplitURL(rawurl)
+	if err != nil {
+		return nil, err
+	}
+	if len(frag) > 0 {
+		return f.Fetch(ctx, rawurl, nil)
+	}
+	src, err := parseSource(clean)
+	if err != nil {
+		return nil, err
+	}
+	if src.local == "" && immutable {
+		if h, ok := f.CAS.LookupKey("url", keyOf(src.url.String())); ok {
+			return f.fetched(h, src.name, "cache"), nil
+		}
+	}
+	g := *f
+	g.AllowUnpinned = true
+	g.FindLinks = nil // the URL came from find-links: no mirror of a mirror
+	return g.Fetch(ctx, rawurl, nil)
+}
