@@ -33,6 +33,16 @@ var sitePackagesNotes = map[string]string{
 	"unzip":                           "ignored: wheels are always unpacked and sdists installed as directories",
 }
 
+// BuildoutIgnored are the [buildout] options of the egg family that hbuild
+// accepts and does not need, with the note annotate shows for them.
+var BuildoutIgnored = map[string]string{
+	"include-site-packages":           sitePackagesNotes["include-site-packages"],
+	"allowed-eggs-from-site-packages": sitePackagesNotes["allowed-eggs-from-site-packages"],
+	"exec-sitecustomize":              sitePackagesNotes["exec-sitecustomize"],
+	"index":                           sitePackagesNotes["index"],
+	"unzip":                           sitePackagesNotes["unzip"],
+}
+
 func init() {
 	register(&Recipe{
 		Name:    "egg-custom",
@@ -494,7 +504,7 @@ func prepareEggScripts(ctx *Context, in map[string]string) (*Build, error) {
 		dir := path.Join(ctx.Location, "eggs", safeName(l.File.Project)+"-"+v)
 		dest := dir
 		if l.File.Kind == "sdist" {
-			dest = path.Join(eggDistDir, l.File.Name)
+			dest = path.Join(eggDistDir, safeName(l.File.Project)+"-"+v)
 		}
 		s, p, err := fetchDist(ctx, "eggs", l, dest, true)
 		if err != nil {

@@ -78,16 +78,20 @@ func printWarnings(w io.Writer, p *profile.Profile) {
 		fmt.Fprintln(w, x.String())
 	}
 	for _, s := range p.SectionNames() {
-		rv, ok := p.Raw(s, "recipe")
-		if !ok {
-			continue
+		ignored := recipes.BuildoutIgnored
+		if s != "buildout" {
+			rv, ok := p.Raw(s, "recipe")
+			if !ok {
+				continue
+			}
+			r, err := recipes.Lookup(strings.TrimSpace(rv.Raw))
+			if err != nil || len(r.Ignored) == 0 {
+				continue
+			}
+			ignored = r.Ignored
 		}
-		r, err := recipes.Lookup(strings.TrimSpace(rv.Raw))
-		if err != nil || len(r.Ignored) == 0 {
-			continue
-		}
-		opts := make([]string, 0, len(r.Ignored))
-		for o := range r.Ignored {
+		opts := make([]string, 0, len(ignored))
+		for o := range ignored {
 			opts = append(opts, o)
 		}
 		sort.Strings(opts)
@@ -104,7 +108,7 @@ func printWarnings(w io.Writer, p *profile.Profile) {
 					where = fmt.Sprintf("%s:%d", o.File, o.Line)
 				}
 			}
-			fmt.Fprintf(w, "%s: note: %s:%s: %s\n", where, s, o, r.Ignored[o])
+			fmt.Fprintf(w, "%s: note: %s:%s: %s\n", where, s, o, ignored[o])
 		}
 	}
 }

@@ -99,3 +99,25 @@ func TestAnnotateIgnoredOptionNote(t *testing.T) {
 		t.Fatalf("annotate stderr %q; want a line starting %q", errs, want)
 	}
 }
+
+// include-site-packages = false holds by construction (the build base has
+// no Python): annotate says so, in [buildout] and in an egg part.
+func TestAnnotateSitePackagesNote(t *testing.T) {
+	cfg := writeTestProfile(t, map[string]string{
+		"buildout.cfg": "[buildout]\nparts =\ninclude-site-packages = false\n[eggs]\nrecipe = zc.recipe.egg\n" +
+			"allowed-eggs-from-site-packages =\n",
+	})
+	_, errs, err := runSplit(t, "-U", "-c", cfg, "annotate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(filepath.Dir(cfg), "buildout.cfg")
+	for _, want := range []string{
+		file + ":3: note: buildout:include-site-packages: holds by construction: hbuild's build base has no Python",
+		file + ":6: note: eggs:allowed-eggs-from-site-packages: holds by construction",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("annotate stderr %q; want a line starting %q", errs, want)
+		}
+	}
+}
