@@ -5,10 +5,10 @@
 # hbuild's Prefetch (look every key up, pull, verify, unpack into the store)
 # against `skopeo copy` of an image made of the same layers from the same
 # registry to an OCI layout, and this script prints the ratios and the cost
-# per added part (slope between N=1 and N=50). In the same run,
-# BenchmarkCommit gives the local store's commit cost per part: 50 pulled
-# entries committed one by one (Pending.Commit, as Pull does) and as one
-# batch (Store.CommitAll, as PullAll/Prefetch do).
+# per added part (slopes between N=1 and N=50 and between N=10 and N=50).
+# In the same run, BenchmarkCommit gives the local store's commit cost per
+# part: 50 pulled entries committed one by one (Pending.Commit, as Pull
+# does) and as one batch (Store.CommitAll, as PullAll/Prefetch do).
 #
 #   bash bench/cache.sh
 #   RUNS=10 PART_BYTES=1048576 TMPDIR=/dev/shm bash bench/cache.sh
@@ -34,7 +34,9 @@ echo "$out" | awk -v cpus="$(nproc)" '
 }
 END {
 	if ((1 in h) && (50 in h))
-		printf "per added part: hbuild %.1f ms, skopeo %.1f ms (%d CPUs, load %s)\n", (h[50] - h[1]) / 49, (s[50] - s[1]) / 49, cpus, load
+		printf "per added part (1 -> 50): hbuild %.1f ms, skopeo %.1f ms (%d CPUs, load %s)\n", (h[50] - h[1]) / 49, (s[50] - s[1]) / 49, cpus, load
+	if ((10 in h) && (50 in h))
+		printf "per added part (10 -> 50): hbuild %.1f ms, skopeo %.1f ms\n", (h[50] - h[10]) / 40, (s[50] - s[10]) / 40
 	if (("each" in c) && ("batch" in c))
 		printf "store commit per part (50 entries): one by one %.2f ms, batch %.2f ms\n", c["each"], c["batch"]
 }' load="$(cut -d' ' -f1 /proc/loadavg)"
