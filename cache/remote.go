@@ -306,8 +306,10 @@ func (r *Remote) note(err error) error {
 // Available reports whether the registry has not proved unreachable.
 func (r *Remote) Available() bool { return r.down.Load() == nil }
 
-// Lookup finds the entry of key. It returns nil, nil when the registry has
-// none; an error when it cannot say or when its entry is not acceptable.
+// Lookup finds the entry of key: one request (the manifest by tag), and
+// with trusted keys one more for its signature. It returns nil, nil when
+// the registry has none; an error when it cannot say or when its entry is
+// not acceptable.
 func (r *Remote) Lookup(ctx context.Context, key string) (*RemoteEntry, error) {
 	if err := validKey(key); err != nil {
 		return nil, err
@@ -377,7 +379,7 @@ func parseEntry(key, digest string, raw []byte) (*RemoteEntry, error) {
 	return e, nil
 }
 
-// LookupAll looks every key up at once, with one request per key. Found
+// LookupAll looks every key up at once, as Lookup does. Found
 // entries are returned by key. A key in neither the map nor the warnings
 // is simply not in the cache. Warnings concern single keys (a bad entry),
 // or, with Key "", the registry as a whole (unreachable, credentials
@@ -637,7 +639,8 @@ func (e *readErr) Read(p []byte) (int, error) {
 }
 
 // FetchMeta returns an entry's metadata (for hbuild cache inspect
-// --remote), checked like Pull checks it.
+// --remote), checked like Pull checks it: the one the manifest embeds, or
+// for entries of earlier versions the config blob's.
 func (r *Remote) FetchMeta(ctx context.Context, e *RemoteEntry) (*Meta, error) {
 	if e.meta != nil {
 		return r.entryMeta(ctx, e)
