@@ -250,7 +250,6 @@ func cached(ctx context.Context, opts Options, key string, make func(tmp string)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	markTopDir(dir)
 	final := filepath.Join(dir, key)
 	if b, err := loadBase(final); err == nil {
 		return b, nil
@@ -271,6 +270,7 @@ func cached(ctx context.Context, opts Options, key string, make func(tmp string)
 	if _, err := os.Stat(final); err == nil {
 		os.RemoveAll(final) // no metadata: incomplete
 	}
+	markTopDir(dir)
 	tmp, err := os.MkdirTemp(dir, ".tmp-"+key+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create cache entry: %w", err)
