@@ -12,15 +12,18 @@
 #
 #   bash bench/cache.sh
 #   RUNS=10 PART_BYTES=1048576 TMPDIR=/dev/shm bash bench/cache.sh
+#   DEFER_TREES=1 bash bench/cache.sh
 #
 # RUNS: iterations per N (default 5); PART_BYTES: incompressible data per
-# part (default 256 KiB); TMPDIR on tmpfs takes the disk (fsync) out.
+# part (default 256 KiB); TMPDIR on tmpfs takes the disk (fsync) out;
+# DEFER_TREES=1 pulls with RemoteOptions.DeferTrees (every layer checked,
+# no tree unpacked until a build needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in docker-registry skopeo go; do
 	command -v "$t" >/dev/null || { echo "cache.sh: $t is missing (make deps)" >&2; exit 1; }
 done
-out=$(HBUILD_BENCH_PART_BYTES=${PART_BYTES:-262144} go test -run '^$' -bench '^(BenchmarkRemoteCache|BenchmarkCommit)$' -benchtime "${RUNS:-5}x" -count 1 ./cache)
+out=$(HBUILD_BENCH_PART_BYTES=${PART_BYTES:-262144} HBUILD_BENCH_DEFER_TREES=${DEFER_TREES:-0} go test -run '^$' -bench '^(BenchmarkRemoteCache|BenchmarkCommit)$' -benchtime "${RUNS:-5}x" -count 1 ./cache)
 echo "$out" | grep -E '^(cpu|Benchmark)' || { echo "$out" >&2; exit 1; }
 echo "$out" | awk -v cpus="$(nproc)" '
 /^BenchmarkCommit\// {

@@ -54,6 +54,10 @@
 // lookup returns, streaming the layer into the store's layer file and,
 // decompressed, straight into the entry's tree; all pulled entries are
 // then committed together with two syncfs(2) calls (Store.CommitAll).
+// With RemoteOptions.DeferTrees the layer is read through and checked the
+// same way but no tree is written: Store.EnsureTree unpacks it from the
+// layer file when a build needs the part as a dependency (creating a
+// part's files is most of what a pull costs on a disk).
 //
 // # Signatures
 //

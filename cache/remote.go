@@ -93,6 +93,13 @@ type RemoteOptions struct {
 	// Mode is ModeRead, ModeWrite or ModeReadWrite ("" = ModeReadWrite);
 	// it only informs Reads, Writes and Prefetch.
 	Mode string
+	// DeferTrees makes pulls (Pull, PullAll, Prefetch) store the layer and
+	// the metadata of an entry but not its unpacked tree: the layer is
+	// still read through and checked in full (digest, diff ID, nothing
+	// outside the part's location). Store.EnsureTree unpacks a tree when a
+	// build needs it as a dependency, so a fully cached build creates no
+	// tree at all. Callers must call EnsureTree before using Entry.Tree.
+	DeferTrees bool
 }
 
 // Remote is a shared part cache in a registry repository.
@@ -485,7 +492,7 @@ func (r *Remote) fetch(ctx context.Context, e *RemoteEntry, s *Store) (*Pending,
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.Create(e.Key)
+	p, err := s.create(e.Key, !r.opts.DeferTrees)
 	if err != nil {
 		return nil, nil, err
 	}

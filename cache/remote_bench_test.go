@@ -59,7 +59,9 @@ func benchPart(b testing.TB, s *Store, k, part string, size int) *Entry {
 // with a fresh Remote each time as in a new process. Beside it, skopeo copy
 // of an image made of the same layers from the same registry to an OCI
 // layout. ns/op is hbuild's; hbuild-ms, skopeo-ms and ratio compare them.
-// HBUILD_BENCH_PART_BYTES sets the data per part (default 256 KiB).
+// HBUILD_BENCH_PART_BYTES sets the data per part (default 256 KiB);
+// HBUILD_BENCH_DEFER_TREES=1 pulls with DeferTrees (layers checked, trees
+// not unpacked, as a fully cached build that builds nothing needs).
 func BenchmarkRemoteCache(b *testing.B) {
 	skopeo := testutil.RequireTool(b, "skopeo")
 	reg := startRegistry(b)
@@ -73,6 +75,7 @@ func BenchmarkRemoteCache(b *testing.B) {
 	if err := os.WriteFile(policy, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	opts := RemoteOptions{DeferTrees: os.Getenv("HBUILD_BENCH_DEFER_TREES") == "1"}
 	ctx := context.Background()
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprintf("parts=%d", n), func(b *testing.B) {
@@ -106,7 +109,7 @@ func BenchmarkRemoteCache(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				s := openStore(b)
-				r := openRemote(b, reg.Host, RemoteOptions{})
+				r := openRemote(b, reg.Host, opts)
 				b.StartTimer()
 				t0 := time.Now()
 				pulled, ws := r.Prefetch(ctx, s, keys)

@@ -28,11 +28,13 @@ import (
 // the compressed stream goes to the layer file and, decompressed, straight
 // into the tree, with the layer's entries moved from under the part's
 // location to the tree's root on the way (the layer may hold nothing else
-// but the parent directories of the location). The compressed stream must
-// match the layer's digest and size, the uncompressed one the metadata's
-// diff ID. Nothing is synced: the store's commit makes the entry durable
-// before it is renamed into place. On error the caller aborts the pending
-// entry (the tree of a blob that turned out bad is never committed).
+// but the parent directories of the location). With DeferTrees the
+// stream is checked the same way but no tree is written. The compressed
+// stream must match the layer's digest and size, the uncompressed one the
+// metadata's diff ID. Nothing is synced: the store's commit makes the
+// entry durable before it is renamed into place. On error the caller
+// aborts the pending entry (the tree of a blob that turned out bad is
+// never committed).
 func (r *Remote) fetchInto(ctx context.Context, e *RemoteEntry, m *Meta, p *Pending) error {
 	d := e.Layer
 	if d.Digest.Algorithm != "sha256" {
@@ -63,7 +65,11 @@ func (r *Remote) fetchInto(ctx context.Context, e *RemoteEntry, m *Meta, p *Pend
 	stream := io.TeeReader(src, body)
 
 	sl := &strippedLayer{src: stream, mediaType: d.MediaType, digest: d.Digest, diffID: diffID, size: d.Size, prefix: prefix, h: sha256.New()}
-	xerr := image.Extract(oneLayer{Image: empty.Image, l: sl}, p.Tree())
+	tree := p.Tree()
+	if r.opts.DeferTrees {
+		tree = ""
+	}
+	xerr := sl.unpack(tree)
 	// Read what the extraction left of the blob (the compression's
 	// trailer, or all of it after an error), so that a bad blob is reported
 	// as such rather than as whatever it broke.
@@ -114,6 +120,23 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// unpack extracts the layer into dir, or with dir "" only reads it through
+// (names checked, diff ID hashed).
+func (l *strippedLayer) unpack(dir string) error {
+	if dir != "" {
+		return image.Extract(oneLayer{Image: empty.Image, l: l}, dir)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // oneLayer is an image of one layer, to Extract it.

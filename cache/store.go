@@ -189,7 +189,11 @@ type Pending struct {
 
 // Create starts a new entry for key in a private temporary directory. The
 // caller should hold the key's Lock.
-func (s *Store) Create(key string) (*Pending, error) {
+func (s *Store) Create(key string) (*Pending, error) { return s.create(key, true) }
+
+// create is Create; without tree, the entry has no tree directory (its
+// tree is unpacked later by EnsureTree).
+func (s *Store) create(key string, tree bool) (*Pending, error) {
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
@@ -198,7 +202,11 @@ func (s *Store) Create(key string) (*Pending, error) {
 		return nil, err
 	}
 	dir := filepath.Join(s.dir, "tmp", key[:16]+"-"+hex.EncodeToString(rnd[:]))
-	if err := os.MkdirAll(filepath.Join(dir, "tree"), 0o755); err != nil {
+	mk := dir
+	if tree {
+		mk = filepath.Join(dir, "tree")
+	}
+	if err := os.MkdirAll(mk, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache entry: %w", err)
 	}
 	// The lock marks the directory as in use for gc; a crash releases it.

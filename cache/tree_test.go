@@ -1,0 +1,111 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestDeferredTrees: pulls with DeferTrees store the layer and metadata
+// only, checked in full; EnsureTree unpacks the tree once, whoever asks.
+func TestDeferredTrees(t *testing.T) {
+	reg := newMemRegistry(t)
+	ctx := context.Background()
+	pusher := openRemote(t, reg.host(), RemoteOptions{})
+	var built []*Entry
+	var keys []string
+	for _, p := range []string{"zlib", "libxml2", "xz"} {
+		e := builtPart(t, openStore(t), rkey("defer-"+p), p, p, nil)
+		mustPush(t, pusher, e)
+		built, keys = append(built, e), append(keys, e.Key)
+	}
+	s := openStore(t)
+	r := openRemote(t, reg.host(), RemoteOptions{DeferTrees: true})
+	pulled, ws := r.Prefetch(ctx, s, keys)
+	if len(ws) != 0 || len(pulled) != len(keys) {
+		t.Fatalf("prefetch: %v %v", pulled, ws)
+	}
+	for _, want := range built {
+		got, err := s.Get(want.Key)
+		if err != nil || got == nil {
+			t.Fatalf("%s not in the store: %v", want.Meta.Part, err)
+		}
+		if _, err := os.Lstat(got.Tree()); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: tree unpacked by the pull (%v)", want.Meta.Part, err)
+		}
+		// Several builds want the tree at once.
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = s.EnsureTree(ctx, got) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		samePart(t, got, want)
+		x, errx := os.Stat(filepath.Join(got.Tree(), "lib", "lib"+want.Meta.Part+".so"))
+		y, erry := os.Stat(filepath.Join(got.Tree(), "lib", "hard"))
+		if errx != nil || erry != nil || !os.SameFile(x, y) {
+			t.Errorf("%s: hard link not kept: %v %v", want.Meta.Part, errx, erry)
+		}
+		if err := s.EnsureTree(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noTemp(t, s)
+
+	// A layer file damaged in the store: no tree, an error, nothing left.
+	e, _ := s.Get(rkey("defer-zlib"))
+	if err := os.RemoveAll(e.Tree()); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, e.LayerPath(), func(b []byte) int { return len(b) / 2 })
+	if err := s.EnsureTree(ctx, e); err == nil {
+		t.Fatal("a damaged layer unpacked")
+	}
+	if _, err := os.Lstat(e.Tree()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tree of a damaged layer: %v", err)
+	}
+	noTemp(t, s)
+}
+
+// TestDeferredTreesRejectBadLayers: a pull that writes no tree still
+// refuses layers that do not match their diff ID or leave the location.
+func TestDeferredTreesRejectBadLayers(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, want string
+		edit       func(m *Meta)
+	}{
+		{"wrong diff ID", "does not match diff ID", func(m *Meta) { m.Layer.DiffID = "sha256:" + strings.Repeat("1", 64) }},
+		{"layer outside the location", "outside the part's location", func(m *Meta) { m.Location = "/opt/hbuild/parts/other/lib" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := newMemRegistry(t)
+			e := builtPart(t, openStore(t), rkey("other"), "other", "x", nil)
+			bad := rkey("bad")
+			m := *e.Meta
+			m.Key = bad
+			c.edit(&m)
+			forge(t, reg.host(), bad, e, &m, false, nil)
+			s := openStore(t)
+			pulled, ws := openRemote(t, reg.host(), RemoteOptions{DeferTrees: true}).Prefetch(ctx, s, []string{bad})
+			if len(pulled) != 0 || len(ws) != 1 || ws[0].Key != bad || !strings.Contains(ws[0].Err.Error(), c.want) {
+				t.Fatalf("pulled %v, warnings %v; want one saying %q", pulled, ws, c.want)
+			}
+			if got, _ := s.Get(bad); got != nil {
+				t.Fatal("a rejected entry reached the store")
+			}
+			noTemp(t, s)
+		})
+	}
+}
