@@ -18,7 +18,7 @@ import (
 // declared parts; hbuild names the library so the user knows which part to
 // declare.
 type Missing struct {
-	Kind    string // "header", "library" or "program"
+	Kind    string // "header", "library", "pkg-config module" or "program"
 	Name    string // libxml/xmlversion.h, -lxml2, xml2-config
 	Library string // the library it belongs to, as best known: libxml2
 	Host    string // where the host has it ("" if it does not)
@@ -28,7 +28,7 @@ type Missing struct {
 func (m Missing) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", m.Kind, m.Name)
-	if m.Library != "" {
+	if m.Library != "" && m.Library != m.Name {
 		fmt.Fprintf(&b, " (%s)", m.Library)
 	}
 	if m.Host != "" {
@@ -45,6 +45,11 @@ var (
 	reHeader  = regexp.MustCompile(`fatal error: ([^\s:]+\.h(?:pp)?): No such file or directory`)
 	reLib     = regexp.MustCompile(`cannot find -l([A-Za-z0-9_.+-]+)`)
 	reProgram = regexp.MustCompile(`(?:^|\s)([A-Za-z0-9_.+-]+-config): (?:command )?not found`)
+	// "Please make sure the libxml2 and libxslt development packages are
+	// installed" (lxml, and setup scripts like it).
+	reDevPkgs = regexp.MustCompile(`(?i)make sure (?:that )?(?:the )?([A-Za-z0-9_.+-]+)(?: and ([A-Za-z0-9_.+-]+))? (?:development|devel|dev) (?:packages?|headers|files) (?:is|are) installed`)
+	// pkg-config: "Package libxml-2.0 was not found in the pkg-config search path".
+	rePkgConfig = regexp.MustCompile(`Package '?([A-Za-z0-9_.+-]+)'?,? (?:required by '[^']*', )?(?:was )?not found`)
 )
 
 // diagnoseLog reads the end of a build log and returns what the build
@@ -92,6 +97,16 @@ func diagnose(log []byte, hostRoot string) []Missing {
 		if m := reProgram.FindStringSubmatch(l); m != nil {
 			add(hostLookup(Missing{Kind: "program", Name: m[1]}, hostRoot))
 		}
+		if m := reDevPkgs.FindStringSubmatch(l); m != nil {
+			for _, n := range m[1:] {
+				if n != "" {
+					add(hostLookup(Missing{Kind: "library", Name: n, Library: n}, hostRoot))
+				}
+			}
+		}
+		if m := rePkgConfig.FindStringSubmatch(l); m != nil {
+			add(hostLookup(Missing{Kind: "pkg-config module", Name: m[1], Library: m[1]}, hostRoot))
+		}
 	}
 	return out
 }
@@ -112,8 +127,15 @@ func hostLookup(m Missing, root string) Missing {
 		}
 	case "library":
 		n := strings.TrimPrefix(m.Name, "-l")
+		if !strings.HasPrefix(m.Name, "-l") {
+			n = strings.TrimPrefix(n, "lib") // libxml2 -> libxml2.so
+		}
 		for _, d := range []string{"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib", "/usr/local/lib"} {
 			cands = append(cands, filepath.Join(d, "lib"+n+".so"), filepath.Join(d, "lib"+n+".a"))
+		}
+	case "pkg-config module":
+		for _, d := range []string{"/usr/lib/x86_64-linux-gnu/pkgconfig", "/usr/share/pkgconfig", "/usr/lib/pkgconfig"} {
+			cands = append(cands, filepath.Join(d, m.Name+".pc"))
 		}
 	case "program":
 		for _, d := range []string{"/usr/bin", "/usr/local/bin", "/bin"} {
@@ -129,9 +151,8 @@ func hostLookup(m Missing, root string) Missing {
 	if m.Host != "" {
 		m.Package = dpkgOwner(root, m.Host)
 	}
-	if m.Package != "" {
-		lib := strings.TrimSuffix(strings.TrimSuffix(m.Package, ":amd64"), "-dev")
-		m.Library = lib
+	if m.Package != "" && m.Library == "" || m.Kind == "pkg-config module" && m.Package != "" {
+		m.Library = strings.TrimSuffix(strings.TrimSuffix(m.Package, ":amd64"), "-dev")
 	}
 	if m.Library == "" && m.Kind == "header" {
 		if dir, _, ok := strings.Cut(m.Name, "/"); ok {
