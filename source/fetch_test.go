@@ -505,3 +505,53 @@ func TestFetchCancel(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// FetchUnpinned (find-links pages and distributions): a find-links page is asked for each time (the cached copy
+// serves offline); a versioned distribution file is fetched once; allow-hosts
+// applies to both.
+func TestFetchUnpinnedFindLinks(t *testing.T) {
+	o := newOrigin(t)
+	o.files["/simple/"] = []byte(`<a href="app-1.0.tar.gz">app</a>`)
+	o.files["/simple/app-1.0.tar.gz"] = []byte("an sdist")
+	ctx := context.Background()
+	f := newTestFetcher(t)
+	for i := 1; i <= 2; i++ {
+		page, err := f.FetchUnpinned(ctx, o.URL+"/simple/", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.count("/simple/") != i {
+			t.Fatalf("page fetch %d: the server was asked %d times", i, o.count("/simple/"))
+		}
+		dist, err := f.FetchUnpinned(ctx, o.URL+"/simple/app-1.0.tar.gz", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.count("/simple/app-1.0.tar.gz") != 1 {
+			t.Fatalf("distribution fetch %d: the server was asked %d times, want once", i, o.count("/simple/app-1.0.tar.gz"))
+		}
+		if b, _ := os.ReadFile(dist.Path); string(b) != "an sdist" || dist.SHA256 != digests(b)["sha256"].Hex {
+			t.Fatalf("distribution %+v holds %q", dist, b)
+		}
+		if b, _ := os.ReadFile(page.Path); !strings.Contains(string(b), "app-1.0.tar.gz") {
+			t.Fatalf("page holds %q", b)
+		}
+	}
+	off := *f
+	off.Offline = true
+	if _, err := off.FetchUnpinned(ctx, o.URL+"/simple/", false); err != nil {
+		t.Fatalf("offline page: %v", err)
+	}
+	if o.count("/simple/") != 2 {
+		t.Fatal("offline, the server was asked")
+	}
+	if _, err := off.FetchUnpinned(ctx, o.URL+"/simple/other-2.0.tar.gz", true); err == nil {
+		t.Fatal("offline, an uncached file was fetched")
+	}
+	g := newTestFetcher(t)
+	g.AllowHosts = []string{"*.example.org"}
+	var hna *HostNotAllowedError
+	if _, err := g.FetchUnpinned(ctx, o.URL+"/simple/", false); !errors.As(err, &hna) {
+		t.Fatalf("a page on a host outside allow-hosts: %v", err)
+	}
+}
