@@ -496,7 +496,7 @@ func prepareEggScripts(ctx *Context, in map[string]string) (*Build, error) {
 		}
 		l, v, err := pick(ctx, set, links, w.req.Name, py.Target, false)
 		if err != nil {
-			return nil, optErr(ctx, "eggs", "%s (needed by %s): %v", w.req.Name, w.by, err)
+			return nil, optErr(ctx, "eggs", "%s (needed by %s): %v (a distribution that a zc.recipe.egg:custom part builds is used when this part references that part, e.g. eggs = ${PART:egg})", w.req.Name, w.by, err)
 		}
 		if ok, err := w.req.Contains(v); err != nil || !ok {
 			return nil, optErr(ctx, "eggs", "%s needs %s%s, but [%s] pins %s = %s", w.by, w.req.Name, w.req.Specifier, set.versionsName, w.req.Name, v)
