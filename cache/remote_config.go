@@ -22,6 +22,7 @@ type RemoteSettings struct {
 	KeyFile       string // PEM ed25519 or ECDSA P-256 key: a private key signs pushes and verifies, a public key only verifies
 	Insecure      bool   // plain HTTP, loopback registries only
 	RequireSigned bool   // reject entries without a valid signature by the key
+	DeferTrees    bool   // pull layers without unpacking trees (RemoteOptions.DeferTrees): only for callers that use Store.EnsureTree
 }
 
 // Open opens the shared cache the settings describe; it returns nil, nil
@@ -33,7 +34,7 @@ func (s RemoteSettings) Open() (*Remote, error) {
 		}
 		return nil, nil
 	}
-	opts := RemoteOptions{Insecure: s.Insecure, RequireSigned: s.RequireSigned, Mode: s.Mode}
+	opts := RemoteOptions{Insecure: s.Insecure, RequireSigned: s.RequireSigned, Mode: s.Mode, DeferTrees: s.DeferTrees}
 	if s.KeyFile != "" {
 		priv, pub, err := LoadCacheKey(s.KeyFile)
 		if err != nil {

@@ -861,6 +861,9 @@ func TestRemoteSettings(t *testing.T) {
 			t.Errorf("%+v: reads %v writes %v", c.s, r.Reads(), r.Writes())
 		}
 	}
+	if r, err := (RemoteSettings{Ref: "127.0.0.1:5000/c", DeferTrees: true}).Open(); err != nil || !r.opts.DeferTrees {
+		t.Errorf("DeferTrees not passed on: %v", err)
+	}
 	// A public key verifies but does not sign.
 	r, err := (RemoteSettings{Ref: "127.0.0.1:5000/c", KeyFile: pub}).Open()
 	if err != nil || r.opts.SignKey != nil || len(r.trusted) != 1 {
