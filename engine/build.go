@@ -301,7 +301,9 @@ type buildVariant struct {
 }
 
 // deps returns the transitive dependencies of p, built, in plan order.
-func (e *Engine) deps(pl *Plan, p *Part) ([]*DepTree, error) {
+// A dependency pulled from a registry without its tree (deferred trees)
+// is unpacked here, once.
+func (e *Engine) deps(ctx context.Context, pl *Plan, p *Part) ([]*DepTree, error) {
 	closure, err := pl.Closure([]string{p.Name})
 	if err != nil {
 		return nil, err
@@ -317,6 +319,9 @@ func (e *Engine) deps(pl *Plan, p *Part) ([]*DepTree, error) {
 		}
 		if ent == nil {
 			return nil, fmt.Errorf("dependency %s of %s is not built", d.Name, p.Name)
+		}
+		if err := e.Store.EnsureTree(ctx, ent); err != nil {
+			return nil, fmt.Errorf("dependency %s of %s: %w", d.Name, p.Name, err)
 		}
 		out = append(out, &DepTree{Name: d.Name, Location: d.Location, Entry: ent})
 	}
@@ -348,7 +353,7 @@ func (e *Engine) buildPart(ctx context.Context, pl *Plan, p *Part, share int, v 
 		e.emit(Event{Kind: EvFailed, Part: p.Name, Key: p.Key, Step: pe.Step, ExitCode: pe.ExitCode, Tail: pe.Tail, Log: logPath, Err: pe, Duration: time.Since(start)})
 		return nil, pe
 	}
-	deps, err := e.deps(pl, p)
+	deps, err := e.deps(ctx, pl, p)
 	if err != nil {
 		return fail(err)
 	}

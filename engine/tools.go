@@ -101,7 +101,7 @@ func (e *Engine) Shell(ctx context.Context, pl *Plan, name string, so ShellOptio
 			return err
 		}
 	}
-	deps, err := e.deps(pl, p)
+	deps, err := e.deps(ctx, pl, p)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,9 @@ func setup(ctx context.Context, f *engineFlags, overrides []string, events func(
 // remoteCache opens the shared cache that the flags or [buildout]
 // hbuild-cache and hbuild-cache-key name; nil when there is none.
 func remoteCache(f *engineFlags, pl *engine.Plan, prof string) (*cache.Remote, error) {
-	s := cache.RemoteSettings{Ref: f.Cache, Mode: f.CacheMode, Insecure: f.InsecureRegistry, RequireSigned: f.CacheRequireSigned}
+	// Pulled parts keep their layers; their trees are unpacked only when a
+	// build needs them as dependencies (the engine calls EnsureTree).
+	s := cache.RemoteSettings{Ref: f.Cache, Mode: f.CacheMode, Insecure: f.InsecureRegistry, RequireSigned: f.CacheRequireSigned, DeferTrees: true}
 	opt := func(name string) (string, error) {
 		if _, ok := pl.Profile.Raw("buildout", name); !ok {
 			return "", nil
