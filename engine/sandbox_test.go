@@ -362,6 +362,16 @@ script =
 	if strings.Contains(diffs, "leaky/same") {
 		t.Errorf("same file reported:\n%s", diffs)
 	}
+	// With the usual source directory, the path no longer differs; the
+	// host name and the hour still do.
+	res, err = e.CheckWith(context.Background(), planReal(t, e, path), nil, CheckOptions{SameSourceDir: true})
+	if err != nil || len(res) != 1 || res[0].Same() {
+		t.Fatalf("check --same-source-dir: %+v %v", res, err)
+	}
+	diffs = strings.Join(res[0].Diffs, "\n")
+	if strings.Contains(diffs, "leaky/dir") || !strings.Contains(diffs, "leaky/host: content") {
+		t.Errorf("same source dir, diffs:\n%s", diffs)
+	}
 }
 
 // Cancelling in the middle of a step leaves no process, no mount and no

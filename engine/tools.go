@@ -176,6 +176,20 @@ func (c *CheckResult) Same() bool { return c.Stored == c.Rebuilt }
 // and CPUs, and a local time of day 14 hours ahead: TZ=<+14>-14, a POSIX
 // zone that needs no zoneinfo) and compares the layers with the stored ones.
 func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckResult, error) {
+	return e.CheckWith(ctx, pl, names, CheckOptions{})
+}
+
+// CheckOptions narrow what Check varies.
+type CheckOptions struct {
+	// SameSourceDir rebuilds in the usual source directory. Builds that
+	// record the path of their sources (C debug information, CPython's
+	// sysconfig data and Makefile) differ by it alone; their layers are
+	// still the same on every machine, where the path is always the same.
+	SameSourceDir bool
+}
+
+// CheckWith is Check with options.
+func (e *Engine) CheckWith(ctx context.Context, pl *Plan, names []string, o CheckOptions) ([]*CheckResult, error) {
 	parts := pl.Parts
 	if len(names) > 0 {
 		var err error
@@ -213,7 +227,11 @@ func (e *Engine) Check(ctx context.Context, pl *Plan, names []string) ([]*CheckR
 		if err != nil || ent == nil {
 			return out, fmt.Errorf("check %s: not in the store after building", p.Name)
 		}
-		bp, err := e.buildPart(ctx, pl, p, jobs, buildVariant{hostname: "hbuild-check", umask: &umask, tz: checkTZ, jobs: jobs, cpus: float64(jobs), sourceDir: "/build/check-" + p.Key[:8], noStore: true})
+		v := buildVariant{hostname: "hbuild-check", umask: &umask, tz: checkTZ, jobs: jobs, cpus: float64(jobs), sourceDir: "/build/check-" + p.Key[:8], noStore: true}
+		if o.SameSourceDir {
+			v.sourceDir = ""
+		}
+		bp, err := e.buildPart(ctx, pl, p, jobs, v)
 		if err != nil {
 			return out, err
 		}
