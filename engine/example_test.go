@@ -212,9 +212,12 @@ script =
 }
 
 // goldenXML is the committed image digest of examples/xml.
-func goldenXML(t *testing.T) string {
+func goldenXML(t *testing.T) string { return golden(t, "xml") }
+
+// golden is the recorded image digest of examples/NAME.
+func golden(t *testing.T, name string) string {
 	t.Helper()
-	golden, err := os.ReadFile("testdata/xml.digest")
+	golden, err := os.ReadFile("testdata/" + name + ".digest")
 	if err != nil {
 		t.Fatalf("read the golden digest: %v (scripts/update-golden.sh writes it)", err)
 	}

@@ -41,6 +41,11 @@ func TestExampleLxml(t *testing.T) {
 	if got := strings.Join(res.Built, " "); got != "libxml2 libxslt lxml-python python scripts zlib" || len(res.Images) != 1 {
 		t.Fatalf("built %q, images %+v", got, res.Images)
 	}
+	// The same digest on every machine: CPython, lxml and the scripts
+	// part are bit-identical wherever they are built.
+	if got, want := res.Images[0].Digest, golden(t, "lxml"); got != want {
+		t.Errorf("image digest %s, golden %s (scripts/update-golden.sh lxml, when a change is meant)", got, want)
+	}
 	img, err := e.Image(ctx, pl, pl.Part("lxml"))
 	if err != nil {
 		t.Fatal(err)
