@@ -54,10 +54,15 @@
 // lookup returns, streaming the layer into the store's layer file and,
 // decompressed, straight into the entry's tree; all pulled entries are
 // then committed together with two syncfs(2) calls (Store.CommitAll).
-// With RemoteOptions.DeferTrees the layer is read through and checked the
-// same way but no tree is written: Store.EnsureTree unpacks it from the
-// layer file when a build needs the part as a dependency (creating a
-// part's files is most of what a pull costs on a disk).
+// With RemoteOptions.DeferTrees the layer is stored as it comes, checked
+// against its digest and size as registry clients check blobs, and
+// neither decompressed nor unpacked: Store.EnsureTree unpacks it from the
+// layer file, checking its diff ID and that it holds nothing outside the
+// part's location, when a build needs the part as a dependency (as
+// containerd checks diff IDs when it unpacks). Creating a part's files and
+// decompressing its layer are most of what a pull costs; a fully cached
+// build needs neither. The digest is the manifest's, which a signature
+// covers: use --cache-require-signed with a registry you do not trust.
 //
 // # Signatures
 //

@@ -95,10 +95,11 @@ type RemoteOptions struct {
 	Mode string
 	// DeferTrees makes pulls (Pull, PullAll, Prefetch) store the layer and
 	// the metadata of an entry but not its unpacked tree: the layer is
-	// still read through and checked in full (digest, diff ID, nothing
-	// outside the part's location). Store.EnsureTree unpacks a tree when a
-	// build needs it as a dependency, so a fully cached build creates no
-	// tree at all. Callers must call EnsureTree before using Entry.Tree.
+	// checked against its digest and size only; its diff ID and that it
+	// holds nothing outside the part's location are checked by
+	// Store.EnsureTree, which unpacks a tree when a build needs it as a
+	// dependency, so a fully cached build neither decompresses nor creates
+	// a tree. Callers must call EnsureTree before using Entry.Tree.
 	DeferTrees bool
 }
 

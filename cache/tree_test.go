@@ -78,8 +78,10 @@ func TestDeferredTrees(t *testing.T) {
 	noTemp(t, s)
 }
 
-// TestDeferredTreesRejectBadLayers: a pull that writes no tree still
-// refuses layers that do not match their diff ID or leave the location.
+// TestDeferredTreesRejectBadLayers: a pull that writes no tree checks the
+// blob against its digest, as registry clients do; a layer that does not
+// match its diff ID or leaves the location is refused when its tree is
+// unpacked, and no tree is left.
 func TestDeferredTreesRejectBadLayers(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -99,11 +101,18 @@ func TestDeferredTreesRejectBadLayers(t *testing.T) {
 			forge(t, reg.host(), bad, e, &m, false, nil)
 			s := openStore(t)
 			pulled, ws := openRemote(t, reg.host(), RemoteOptions{DeferTrees: true}).Prefetch(ctx, s, []string{bad})
-			if len(pulled) != 0 || len(ws) != 1 || ws[0].Key != bad || !strings.Contains(ws[0].Err.Error(), c.want) {
-				t.Fatalf("pulled %v, warnings %v; want one saying %q", pulled, ws, c.want)
+			if len(pulled) != 1 || len(ws) != 0 {
+				t.Fatalf("pulled %v, warnings %v; want the entry pulled (its blob matches its digest)", pulled, ws)
 			}
-			if got, _ := s.Get(bad); got != nil {
-				t.Fatal("a rejected entry reached the store")
+			got, _ := s.Get(bad)
+			if got == nil {
+				t.Fatal("the pulled entry is not in the store")
+			}
+			if err := s.EnsureTree(ctx, got); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("EnsureTree: %v; want an error saying %q", err, c.want)
+			}
+			if _, err := os.Lstat(got.Tree()); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("tree of a refused layer: %v", err)
 			}
 			noTemp(t, s)
 		})
