@@ -291,12 +291,19 @@ var buildExtOptions = []struct{ option, key, sep string }{
 	{"link-objects", "link_objects", " "},
 }
 
-func prepareEggCustom(ctx *Context, in map[string]string) (*Build, error) {
+// eggOptions checks the location, replaces @@LOCATION@@ and reads the
+// Python part: what every egg recipe starts with.
+func eggOptions(ctx *Context, in map[string]string) (map[string]string, *pythonPart, error) {
 	if err := checkLocation(ctx, in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := replaceLocation(in, ctx.Location)
 	py, err := EggPython(ctx, opts)
+	return opts, py, err
+}
+
+func prepareEggCustom(ctx *Context, in map[string]string) (*Build, error) {
+	opts, py, err := eggOptions(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -410,11 +417,7 @@ func isEggCustom(recipe string) bool {
 }
 
 func prepareEggScripts(ctx *Context, in map[string]string) (*Build, error) {
-	if err := checkLocation(ctx, in); err != nil {
-		return nil, err
-	}
-	opts := replaceLocation(in, ctx.Location)
-	py, err := EggPython(ctx, opts)
+	opts, py, err := eggOptions(ctx, in)
 	if err != nil {
 		return nil, err
 	}
