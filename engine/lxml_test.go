@@ -79,6 +79,13 @@ func TestExampleLxml(t *testing.T) {
 		if got := strings.TrimSpace(out.String()); got != "(2, 9, 14) (1, 1, 35)" {
 			t.Fatalf("lxml reports %q", got)
 		}
+		// The interpreter's sys.path holds lxml and the standard library:
+		// not the pip and setuptools that ensurepip put in the Python part.
+		out.Reset()
+		args = []string{"python3", "-c", "import pip"}
+		if _, err := e.RunLoaded(ctx, img, RunOptions{Args: args, Stdout: &out, Stderr: &out}); err == nil || !strings.Contains(out.String(), "No module named 'pip'") {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
 	})
 
 	t.Run("etree needs only glibc and the libxml2, libxslt and zlib parts", func(t *testing.T) {

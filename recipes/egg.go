@@ -24,7 +24,7 @@ const (
 )
 
 var sitePackagesNotes = map[string]string{
-	"include-site-packages":           "holds by construction: hbuild's build base has no Python, so no site-packages of a system Python can leak in",
+	"include-site-packages":           "holds by construction: hbuild's build base has no Python, so no site-packages of a system Python can leak in, and the scripts hbuild writes take the Python part's own site-packages (pip, setuptools) off sys.path",
 	"allowed-eggs-from-site-packages": "holds by construction: hbuild's build base has no Python, so no egg can come from a system site-packages",
 	"exec-sitecustomize":              "holds by construction: there is no system Python whose sitecustomize could run",
 	"newest":                          "ignored: versions come from [versions]; hbuild never looks for newer ones",
@@ -54,7 +54,7 @@ func init() {
 	})
 	register(&Recipe{
 		Name:    "egg-scripts",
-		Version: "1",
+		Version: "2",
 		Aliases: []string{"zc.recipe.egg", "zc.recipe.egg:scripts", "zc.recipe.egg:eggs", "z3c.recipe.scripts", "z3c.recipe.scripts:scripts", "z3c.recipe.scripts:interpreter"},
 		Summary: "install pinned Python distributions from find-links and generate their console scripts and an interpreter (zc.recipe.egg, z3c.recipe.scripts)",
 		Prepare: prepareEggScripts,
@@ -646,8 +646,12 @@ func safeName(p string) string {
 	return b.String()
 }
 
+// pyList is the sys.path prologue of a generated script: the Python
+// part's own site-packages (where ensurepip put pip and setuptools) and
+// the user's are taken off, then the part's distributions go first.
 func pyList(paths []string) string {
 	var b strings.Builder
+	b.WriteString("import site as _site\n_drop = set(_site.getsitepackages() + [_site.getusersitepackages()])\nsys.path[:] = [_p for _p in sys.path if _p not in _drop]\ndel _site, _drop\n\n")
 	b.WriteString("sys.path[0:0] = [\n")
 	for _, p := range paths {
 		fmt.Fprintf(&b, "    %s,\n", pyString(p))
