@@ -1,12 +1,12 @@
 package engine
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,9 +162,13 @@ func TestExampleLxml(t *testing.T) {
 		writeFile(t, filepath.Join(links, "hello-sdist-1.0.tar.gz"), string(helloSdist(t)))
 		writeFile(t, filepath.Join(links, "hello-sdist-0.9.tar.gz"), string(helloSdist(t)))
 		writeFile(t, filepath.Join(links, "hello_wheel-2.0-py3-none-any.whl"), string(helloWheel(t)))
+		// find-links is a page listing the files, served on loopback,
+		// the only host allowed.
+		srv := httptest.NewServer(http.FileServer(http.Dir(links)))
+		t.Cleanup(srv.Close)
 		dir := t.TempDir()
 		p := filepath.Join(dir, "hbuild.cfg")
-		writeFile(t, p, "[buildout]\nextends = "+profilePath+"\nparts = tools-image\nfind-links = "+links+"\n\n"+
+		writeFile(t, p, "[buildout]\nextends = "+profilePath+"\nparts = tools-image\nfind-links = "+srv.URL+"/\nallow-hosts = "+strings.TrimPrefix(srv.URL, "http://")+"\n\n"+
 			"[versions]\nhello-sdist = 1.0\nhello-wheel = 2.0\n\n"+
 			"[tools]\nrecipe = zc.recipe.egg\neggs =\n  hello-wheel\n  ${lxml-python:egg}\ninterpreter = py\nscripts = hello-wheel=hello\n\n"+
 			"[tools-image]\nrecipe = oci-image\nparts = tools\n")
@@ -229,34 +233,15 @@ func writeFile(t *testing.T, p, content string) {
 // helloSdist is a setuptools sdist with a console script.
 func helloSdist(t *testing.T) []byte {
 	t.Helper()
-	files := map[string]string{
-		"hello-sdist-1.0/PKG-INFO":                                  "Metadata-Version: 2.1\nName: hello-sdist\nVersion: 1.0\n",
-		"hello-sdist-1.0/setup.py":                                  "from setuptools import setup\nsetup(name='hello-sdist', version='1.0', packages=['hello_sdist'],\n      entry_points={'console_scripts': ['hello-sdist = hello_sdist:main']})\n",
-		"hello-sdist-1.0/hello_sdist/__init__.py":                   "VERSION = '1.0'\n\ndef main():\n    print('sdist', VERSION)\n",
-		"hello-sdist-1.0/hello_sdist.egg-info/PKG-INFO":             "Metadata-Version: 2.1\nName: hello-sdist\nVersion: 1.0\n",
-		"hello-sdist-1.0/hello_sdist.egg-info/entry_points.txt":     "[console_scripts]\nhello-sdist = hello_sdist:main\n",
-		"hello-sdist-1.0/hello_sdist.egg-info/top_level.txt":        "hello_sdist\n",
-		"hello-sdist-1.0/hello_sdist.egg-info/SOURCES.txt":          "setup.py\nhello_sdist/__init__.py\n",
-		"hello-sdist-1.0/hello_sdist.egg-info/dependency_links.txt": "\n",
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, name := range sortedFileNames(files) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[name])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tarball(t, "hello-sdist-1.0", map[string]string{
+		"PKG-INFO":                              "Metadata-Version: 2.1\nName: hello-sdist\nVersion: 1.0\n",
+		"setup.py":                              "from setuptools import setup\nsetup(name='hello-sdist', version='1.0', packages=['hello_sdist'],\n      entry_points={'console_scripts': ['hello-sdist = hello_sdist:main']})\n",
+		"hello_sdist/__init__.py":               "VERSION = '1.0'\n\ndef main():\n    print('sdist', VERSION)\n",
+		"hello_sdist.egg-info/PKG-INFO":         "Metadata-Version: 2.1\nName: hello-sdist\nVersion: 1.0\n",
+		"hello_sdist.egg-info/entry_points.txt": "[console_scripts]\nhello-sdist = hello_sdist:main\n",
+		"hello_sdist.egg-info/top_level.txt":    "hello_sdist\n",
+		"hello_sdist.egg-info/SOURCES.txt":      "setup.py\nhello_sdist/__init__.py\n",
+	})
 }
 
 // helloWheel is a pure wheel that needs hello-sdist.

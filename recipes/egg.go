@@ -513,7 +513,7 @@ func prepareEggScripts(ctx *Context, in map[string]string) (*Build, error) {
 		if err != nil {
 			return nil, optErr(ctx, "eggs", "%s: %v", w.req.Name, err)
 		}
-		meta, err := pydist.ReadMetadata(p)
+		meta, err := pydist.ReadMetadataAs(p, l.File.Name)
 		if err != nil {
 			return nil, optErr(ctx, "eggs", "%s: read %s: %v", w.req.Name, l.File.Name, err)
 		}

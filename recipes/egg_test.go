@@ -21,12 +21,13 @@ type eggWorld struct {
 	t        *testing.T
 	sections map[string]map[string]string
 	links    string
+	cas      string // where Fetch puts its copies
 	warned   []string
 	fetched  []string
 }
 
 func newEggWorld(t *testing.T) *eggWorld {
-	w := &eggWorld{t: t, links: t.TempDir(), sections: map[string]map[string]string{
+	w := &eggWorld{t: t, links: t.TempDir(), cas: t.TempDir(), sections: map[string]map[string]string{
 		"buildout": {"directory": "/opt/hbuild", "python": "python"},
 		"python":   {"recipe": "slapos.recipe.cmmi", "location": "/opt/hbuild/parts/python", "version": "3.11"},
 		"versions": {},
@@ -47,15 +48,21 @@ func (w *eggWorld) ctx(part string, deps ...string) *Context {
 			return s, nil
 		},
 		Deps: deps,
+		// Like the download cache, Fetch returns a copy named by its
+		// digest: the recipe must not rely on the file's name.
 		Fetch: func(u string, immutable bool) (string, string, error) {
 			w.fetched = append(w.fetched, u)
-			p := strings.TrimPrefix(u, "file://")
-			b, err := os.ReadFile(p)
+			b, err := os.ReadFile(strings.TrimPrefix(u, "file://"))
 			if err != nil {
 				return "", "", err
 			}
 			h := sha256.Sum256(b)
-			return p, hex.EncodeToString(h[:]), nil
+			sum := hex.EncodeToString(h[:])
+			p := filepath.Join(w.cas, sum)
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				return "", "", err
+			}
+			return p, sum, nil
 		},
 		Warn: func(m string) { w.warned = append(w.warned, m) },
 	}

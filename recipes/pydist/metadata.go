@@ -241,15 +241,21 @@ func readTar(file, ext string, a *archiveFiles) error {
 // it prefers the PKG-INFO's Requires-Dist and falls back to the egg-info's
 // requires.txt; Name and Version fall back to the file name.
 func ReadMetadata(file string) (*Metadata, error) {
-	m, err := readMetadata(file)
+	return ReadMetadataAs(file, filepath.Base(file))
+}
+
+// ReadMetadataAs is ReadMetadata for a file stored under another name (a
+// download cache names files by digest): name is the distribution's file
+// name, which says its format, project and version.
+func ReadMetadataAs(file, name string) (*Metadata, error) {
+	m, err := readMetadata(file, name)
 	if err != nil {
-		return nil, fmt.Errorf("read metadata of %s: %w", filepath.Base(file), err)
+		return nil, fmt.Errorf("read metadata of %s: %w", name, err)
 	}
 	return m, nil
 }
 
-func readMetadata(file string) (*Metadata, error) {
-	base := filepath.Base(file)
+func readMetadata(file, base string) (*Metadata, error) {
 	a := newArchiveFiles()
 	wheel := strings.HasSuffix(strings.ToLower(base), ".whl")
 	ext := strings.ToLower(sdistExt(base))
