@@ -187,6 +187,7 @@ func (l *strippedLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc = &boundedReader{ReadCloser: rc, left: maxExpanded(l.size), limit: maxExpanded(l.size), size: l.size}
 	pr, pw := io.Pipe()
 	sr := &strippedReader{pr: pr, rc: rc, l: l, rewrote: make(chan struct{})}
 	go func() {
@@ -194,6 +195,30 @@ func (l *strippedLayer) Uncompressed() (io.ReadCloser, error) {
 		pw.CloseWithError(stripTar(io.TeeReader(rc, l.h), pw, l.prefix))
 	}()
 	return sr, nil
+}
+
+// maxExpanded bounds what a layer of compressed size n may decompress to:
+// 1 GiB plus 100 times n, far above what software compresses to (text and
+// binaries: 3 to 10 times). A hostile layer (a decompression bomb) is
+// refused before it fills the disk; its diff ID would fail only at its end.
+var maxExpanded = func(n int64) int64 { return 1<<30 + 100*n }
+
+// boundedReader fails once more than limit bytes were read.
+type boundedReader struct {
+	io.ReadCloser
+	left, limit, size int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("layer of %d bytes expands beyond %d bytes: refused as a decompression bomb", b.size, b.limit)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // decompress reads a gzip or zstd stream. Small layers are the common

@@ -118,3 +118,40 @@ func TestDeferredTreesRejectBadLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestLayerBombRefused: a layer that decompresses to far more than its
+// compressed size is refused, on a pull that unpacks and when a deferred
+// tree is unpacked, and nothing is left behind.
+func TestLayerBombRefused(t *testing.T) {
+	ctx := context.Background()
+	old := maxExpanded
+	maxExpanded = func(n int64) int64 { return n } // any compressible layer is a "bomb" here
+	t.Cleanup(func() { maxExpanded = old })
+	reg := newMemRegistry(t)
+	e := builtPart(t, openStore(t), rkey("bomb"), "bomb", "x", nil)
+	forge(t, reg.host(), rkey("bomb"), e, e.Meta, false, nil)
+
+	s := openStore(t)
+	pulled, ws := openRemote(t, reg.host(), RemoteOptions{}).Prefetch(ctx, s, []string{rkey("bomb")})
+	if len(pulled) != 0 || len(ws) != 1 || !strings.Contains(ws[0].Err.Error(), "decompression bomb") {
+		t.Fatalf("pulled %v, warnings %v; want the entry refused as a decompression bomb", pulled, ws)
+	}
+	noTemp(t, s)
+
+	s = openStore(t)
+	pulled, ws = openRemote(t, reg.host(), RemoteOptions{DeferTrees: true}).Prefetch(ctx, s, []string{rkey("bomb")})
+	if len(pulled) != 1 || len(ws) != 0 {
+		t.Fatalf("deferred: pulled %v, warnings %v", pulled, ws)
+	}
+	got, _ := s.Get(rkey("bomb"))
+	if got == nil {
+		t.Fatal("the pulled entry is not in the store")
+	}
+	if err := s.EnsureTree(ctx, got); err == nil || !strings.Contains(err.Error(), "decompression bomb") {
+		t.Fatalf("EnsureTree: %v; want a decompression bomb refused", err)
+	}
+	if _, err := os.Lstat(got.Tree()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tree of a refused layer: %v", err)
+	}
+	noTemp(t, s)
+}
