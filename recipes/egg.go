@@ -215,7 +215,12 @@ func candidates(ctx *Context, findLinks []string) ([]pydist.Link, error) {
 			return nil, fmt.Errorf("find-links %s: %w", fl, err)
 		}
 		for _, e := range ents {
-			if f, ok := pydist.ParseFilename(e.Name()); ok && e.Type().IsRegular() {
+			f, ok := pydist.ParseFilename(e.Name())
+			if !ok {
+				continue
+			}
+			// A symbolic link to a distribution counts, as in buildout.
+			if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && st.Mode().IsRegular() {
 				out = append(out, pydist.Link{URL: filepath.Join(dir, e.Name()), File: f})
 			}
 		}

@@ -308,6 +308,30 @@ func TestEggScriptsPickedVersions(t *testing.T) {
 	}
 }
 
+// A distribution in a find-links directory may be a symbolic link; a
+// directory named like a distribution is not one.
+func TestEggFindLinksSymlink(t *testing.T) {
+	w := newEggWorld(t)
+	linked := w.wheel("app", "1.0", nil, nil)
+	moved := filepath.Join(t.TempDir(), filepath.Base(linked))
+	if err := os.Rename(linked, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(moved, linked); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(w.links, "app-2.0.tar.gz"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := prepareEggScripts(w.ctx("scripts"), map[string]string{"eggs": "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Sources) != 1 || b.Sources[0].URL != linked {
+		t.Fatalf("sources %+v, want the linked wheel %s", b.Sources, linked)
+	}
+}
+
 func TestEggScriptsSdistWithoutSetupPy(t *testing.T) {
 	w := newEggWorld(t)
 	w.sdist("modern", "1.0", map[string]string{"pyproject.toml": "[build-system]\n"})
